@@ -1,0 +1,50 @@
+# Shared set-up for scripts/test, scripts/demo, scripts/check and scripts/bench.
+# Sourced, not run. Everything a fresh machine needs is installed here, never by hand.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+# ensure_apt PKG...: install Debian packages that are missing (espeak-ng, sox, libportaudio2).
+ensure_apt() {
+    local missing=()
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    log "installing Debian packages: ${missing[*]}"
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# find_python VERSION: print the path of a CPython interpreter for VERSION (for example 3.11).
+find_python() {
+    local want="$1" cand
+    for cand in "python$want" "$(command -v pyenv >/dev/null && pyenv root)/versions/$want"*/bin/python; do
+        if command -v "$cand" >/dev/null 2>&1 || [ -x "$cand" ]; then
+            if "$cand" -c "import sys; assert '%d.%d' % sys.version_info[:2] == '$want'" 2>/dev/null; then
+                command -v "$cand" 2>/dev/null || echo "$cand"
+                return 0
+            fi
+        fi
+    done
+    return 1
+}
+
+# ensure_venv DIR PYTHON: create DIR with PYTHON and install the project with its extras,
+# re-installing only when pyproject.toml changed.
+ensure_venv() {
+    local dir="$1" python="$2" stamp
+    stamp="$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)-$("$python" -c 'import sys; print(sys.version)' | cut -c1-6)"
+    if [ -x "$dir/bin/python" ] && [ "$(cat "$dir/.installed" 2>/dev/null)" = "$stamp" ]; then
+        return 0
+    fi
+    log "creating $dir with $("$python" --version)"
+    rm -rf "$dir"
+    "$python" -m venv "$dir" || return 1
+    "$dir/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+    "$dir/bin/python" -m pip install -q -e "$ROOT[dev,audio]" || return 1
+    echo "$stamp" >"$dir/.installed"
+}

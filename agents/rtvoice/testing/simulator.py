@@ -1,0 +1,380 @@
+"""``RealtimeSimulator``: an offline server for the OpenAI Realtime GA protocol, over real WebSockets.
+
+The unmodified openai SDK connects to it::
+
+    async with RealtimeSimulator() as sim:
+        client = AsyncOpenAI(api_key="sk-test", websocket_base_url=sim.url)
+        async with client.realtime.connect(model="gpt-realtime") as conn:
+            ...
+
+The protocol decisions live in :mod:`rtvoice.testing.session` (no I/O). This module is the shell: the
+handshake (path, model, key), one reader per connection, the pacing of response audio (faster than real
+time, in bursts, as the real API sends it), the session length cap and the injected faults.
+
+Order of server events is the order in which the session produced them: every computation and the sends
+that follow it happen under one per-connection lock, so a response burst can never overtake the
+``response.done`` of a cancel computed after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from rtvoice.testing.brain import Brain, EchoBrain
+from rtvoice.testing.session import IdFactory, SimulatedSession
+
+__all__ = ["Faults", "RealtimeSimulator", "add_client_message_observer", "remove_client_message_observer"]
+
+log = logging.getLogger("rtvoice.testing.simulator")
+
+_GA_PATHS = ("/v1/realtime", "/openai/v1/realtime")
+_BETA_PATHS = ("/openai/realtime",)
+#: Sent and closed when a client asks for the retired beta protocol (message as quoted in public issues).
+BETA_REFUSED = "The Realtime Beta API is no longer supported. Please use /v1/realtime for the GA API."
+
+_observers: list[Callable[[str], None]] = []
+
+
+def add_client_message_observer(observer: Callable[[str], None]) -> None:
+    """Call ``observer`` with every raw client message any simulator receives (tests use this)."""
+    _observers.append(observer)
+
+
+def remove_client_message_observer(observer: Callable[[str], None]) -> None:
+    """Undo :func:`add_client_message_observer`."""
+    _observers.remove(observer)
+
+
+@dataclass
+class Faults:
+    """Faults to inject, counted in server events sent on a connection (1 is ``session.created``).
+
+    Attributes:
+        close_at_event: close the socket instead of sending this event.
+        close_code: the close code used by ``close_at_event`` (1011, internal error, by default).
+        stall_at_event: before sending this event, stop sending anything for ``stall_seconds``.
+        stall_seconds: how long the stall lasts.
+        error_at_event: send ``error`` (an ``error`` object: type, code, message, ...) before this event.
+        error: the error object to send.
+        close_after_error: close with 1011 right after the injected error (a fatal upstream error).
+    """
+
+    close_at_event: int | None = None
+    close_code: int = 1011
+    stall_at_event: int | None = None
+    stall_seconds: float = 0.0
+    error_at_event: int | None = None
+    error: dict[str, Any] = field(
+        default_factory=lambda: {
+            "type": "server_error",
+            "code": None,
+            "message": "The server had an error while processing your request.",
+            "param": None,
+            "event_id": None,
+        }
+    )
+    close_after_error: bool = False
+
+
+class RealtimeSimulator:
+    """A local Realtime API (GA) server on 127.0.0.1, for tests, demos and benchmarks.
+
+    Args:
+        host: interface to listen on (loopback by default).
+        port: TCP port; 0 picks a free one (see :attr:`url`).
+        api_key: when set, connections must present it (``Authorization: Bearer`` or Azure's ``api-key``).
+        brain: decides every response; a callable ``BrainContext -> [Say | CallFunction]``. Default:
+            :class:`~rtvoice.testing.brain.EchoBrain`.
+        brain_factory: builds a fresh brain per connection (for scripted brains with state); wins over
+            ``brain``.
+        user_transcripts: the k-th caller utterance of a session is heard as the k-th text.
+        max_session_seconds: the session length cap; the server closes with 1001 when it is reached.
+        generation_speed: how much faster than real time response audio is sent (bursts of ``chunk_ms``).
+        chunk_ms: audio per ``response.output_audio.delta``.
+        first_audio_delay_ms: the model's "thinking" time before a response's first event.
+        late_transcripts: send input transcriptions after the response they triggered.
+        faults: faults to inject on every connection.
+        seed: seeds the ids, so a run can be replayed.
+        synthesize: text → PCM16 at a sample rate and speed (default: espeak-ng, or tones without it).
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_key: str | None = None,
+        brain: Brain | None = None,
+        brain_factory: Callable[[], Brain] | None = None,
+        user_transcripts: Sequence[str] = (),
+        max_session_seconds: float = 3600.0,
+        generation_speed: float = 4.0,
+        chunk_ms: int = 100,
+        first_audio_delay_ms: float = 0.0,
+        late_transcripts: bool = False,
+        faults: Faults | None = None,
+        seed: int | None = None,
+        synthesize: Callable[[str, int, float], bytes] | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.api_key = api_key
+        self._brain_factory: Callable[[], Brain] = brain_factory or (lambda: brain or EchoBrain())
+        self.user_transcripts = list(user_transcripts)
+        self.max_session_seconds = max_session_seconds
+        self.generation_speed = generation_speed
+        self.chunk_ms = chunk_ms
+        self.first_audio_delay_ms = first_audio_delay_ms
+        self.late_transcripts = late_transcripts
+        self.faults = faults or Faults()
+        self._ids = IdFactory(seed)
+        self._synthesize = synthesize
+        self._server: Server | None = None
+        #: Every session this simulator served, in connection order (inspect them in tests).
+        self.sessions: list[SimulatedSession] = []
+        #: Close codes of finished connections, in order.
+        self.close_codes: list[int | None] = []
+        self._connections_open = 0
+        self._idle = asyncio.Event()
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The ``websocket_base_url`` for the openai SDK: ``ws://HOST:PORT/v1``."""
+        return f"ws://{self.host}:{self.bound_port}/v1"
+
+    @property
+    def http_url(self) -> str:
+        """The ``base_url`` form (``http://HOST:PORT/v1``), for ``OPENAI_BASE_URL``."""
+        return f"http://{self.host}:{self.bound_port}/v1"
+
+    @property
+    def bound_port(self) -> int:
+        """The TCP port actually listened on."""
+        if self._server is None:
+            raise RuntimeError(
+                "the simulator is not running; use 'async with RealtimeSimulator()' or start()"
+            )
+        sock = next(iter(self._server.sockets))
+        return int(sock.getsockname()[1])
+
+    async def start(self) -> None:
+        """Start listening."""
+        self._idle.set()
+        self._server = await serve(
+            self._handle,
+            self.host,
+            self.port,
+            process_request=self._check_handshake,
+            max_size=16 * 1024 * 1024,
+            compression=None,
+        )
+
+    async def aclose(self) -> None:
+        """Close every connection (1001, going away) and stop listening."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def wait_idle(self) -> None:
+        """Wait until no connection is open (the client went away and the server finished the session)."""
+        await self._idle.wait()
+
+    async def __aenter__(self) -> RealtimeSimulator:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    # -- handshake ------------------------------------------------------------------------------------
+
+    def _check_handshake(self, connection: ServerConnection, request: Request) -> Response | None:
+        url = urlsplit(request.path)
+        query = parse_qs(url.query)
+        if url.path.rstrip("/") in _BETA_PATHS:
+            return None  # accepted, then refused with an error event (see _handle)
+        if url.path.rstrip("/") not in _GA_PATHS:
+            return self._http_error(
+                HTTPStatus.NOT_FOUND, "invalid_request_error", None, f"Invalid URL (GET {url.path})"
+            )
+        if self.api_key is not None and not self._authorized(request.headers, query):
+            return self._http_error(
+                HTTPStatus.UNAUTHORIZED,
+                "invalid_request_error",
+                "invalid_api_key",
+                "Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.",
+            )
+        if not query.get("model") and not query.get("call_id"):
+            return self._http_error(
+                HTTPStatus.BAD_REQUEST,
+                "invalid_request_error",
+                "missing_required_parameter",
+                "Missing required parameter: 'model'.",
+            )
+        return None
+
+    def _authorized(self, headers: Headers, query: dict[str, list[str]]) -> bool:
+        bearer = headers.get("Authorization", "")
+        if bearer.startswith("Bearer ") and bearer[len("Bearer ") :] == self.api_key:
+            return True
+        return headers.get("api-key") == self.api_key or query.get("api-key", [None])[0] == self.api_key
+
+    @staticmethod
+    def _http_error(status: HTTPStatus, kind: str, code: str | None, message: str) -> Response:
+        body = json.dumps({"error": {"message": message, "type": kind, "param": None, "code": code}}).encode()
+        headers = Headers([("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return Response(status.value, status.phrase, headers, body)
+
+    # -- one connection -------------------------------------------------------------------------------
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        self._connections_open += 1
+        self._idle.clear()
+        try:
+            await self._serve_connection(ws)
+        finally:
+            self.close_codes.append(ws.close_code)
+            self._connections_open -= 1
+            if self._connections_open == 0:
+                self._idle.set()
+
+    async def _serve_connection(self, ws: ServerConnection) -> None:
+        assert ws.request is not None
+        url = urlsplit(ws.request.path)
+        beta = url.path.rstrip("/") in _BETA_PATHS or ws.request.headers.get("OpenAI-Beta", "").startswith(
+            "realtime"
+        )
+        if beta:
+            error = {"type": "invalid_request_error", "code": "beta_api_unsupported", "message": BETA_REFUSED}
+            await ws.send(json.dumps({"type": "error", "event_id": self._ids("event"), "error": error}))
+            await ws.close(1008, "beta protocol not supported")
+            return
+        query = parse_qs(url.query)
+        model = (query.get("model") or ["gpt-realtime"])[0]
+        kwargs: dict[str, Any] = {}
+        if self._synthesize is not None:
+            kwargs["synthesize"] = self._synthesize
+        session = SimulatedSession(
+            model=model,
+            now=time.time(),
+            max_session_seconds=self.max_session_seconds,
+            brain=self._brain_factory(),
+            user_transcripts=self.user_transcripts,
+            new_id=self._ids,
+            chunk_ms=self.chunk_ms,
+            late_transcripts=self.late_transcripts,
+            **kwargs,
+        )
+        self.sessions.append(session)
+        link = _Link(ws, self.faults)
+        response_ready = asyncio.Event()
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self._stream_responses(session, link, response_ready))
+                tasks.create_task(self._expire(link))
+                async with link.lock:
+                    await link.send_all(session.created_events())
+                await self._read(ws, session, link, response_ready)
+                raise _ConnectionDone
+        except* _ConnectionDone:
+            pass
+        except* ConnectionClosed:
+            pass
+
+    async def _read(
+        self, ws: ServerConnection, session: SimulatedSession, link: _Link, response_ready: asyncio.Event
+    ) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            async for message in ws:
+                for observer in list(_observers):
+                    observer(message if isinstance(message, str) else message.decode("utf-8", "replace"))
+                async with link.lock:
+                    await link.send_all(session.receive_message(message))
+                    if session.response is not None:
+                        response_ready.set()
+                if link.closed:
+                    return
+
+    async def _stream_responses(
+        self, session: SimulatedSession, link: _Link, response_ready: asyncio.Event
+    ) -> None:
+        while True:
+            await response_ready.wait()
+            if self.first_audio_delay_ms:
+                await asyncio.sleep(self.first_audio_delay_ms / 1000)
+            while session.response is not None:
+                async with link.lock:
+                    events, audio_ms = session.next_response_events()
+                    await link.send_all(events)
+                if link.closed:
+                    return
+                # Audio goes out faster than real time, in bursts: one chunk, then a shorter pause.
+                await asyncio.sleep(audio_ms / 1000 / self.generation_speed if audio_ms else 0)
+            response_ready.clear()
+
+    async def _expire(self, link: _Link) -> None:
+        await asyncio.sleep(self.max_session_seconds)
+        minutes = self.max_session_seconds / 60
+        shown = f"{minutes:g} minutes" if minutes >= 1 else f"{self.max_session_seconds:g} seconds"
+        await link.close(1001, f"Your session hit the maximum duration of {shown}.")
+
+
+class _ConnectionDone(Exception):
+    """The client side finished; ends the connection's task group."""
+
+
+class _Link:
+    """Sends server events in order, with the injected faults, and closes at most once."""
+
+    def __init__(self, ws: ServerConnection, faults: Faults) -> None:
+        self.ws = ws
+        self.faults = faults
+        self.lock = asyncio.Lock()
+        self.sent = 0
+        self.closed = False
+
+    async def close(self, code: int, reason: str) -> None:
+        self.closed = True
+        await self.ws.close(code, reason)
+
+    async def send_all(self, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            if self.closed:
+                return
+            number = self.sent + 1
+            if number == self.faults.stall_at_event:
+                await asyncio.sleep(self.faults.stall_seconds)
+            if number == self.faults.error_at_event:
+                await self.ws.send(
+                    json.dumps(
+                        {"type": "error", "event_id": f"event_fault{number}", "error": self.faults.error}
+                    )
+                )
+                if self.faults.close_after_error:
+                    await self.close(1011, self.faults.error.get("message", "server error"))
+                    return
+            if number == self.faults.close_at_event:
+                await self.close(self.faults.close_code, "injected fault")
+                return
+            self.sent = number
+            await self.ws.send(json.dumps(event))

@@ -41,10 +41,16 @@ ensure_venv() {
     if [ -x "$dir/bin/python" ] && [ "$(cat "$dir/.installed" 2>/dev/null)" = "$stamp" ]; then
         return 0
     fi
-    log "creating $dir with $("$python" --version)"
-    rm -rf "$dir"
-    "$python" -m venv "$dir" || return 1
-    "$dir/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-    "$dir/bin/python" -m pip install -q -e "$ROOT[dev,audio]" || return 1
+    if [ ! -x "$dir/bin/python" ] || ! "$dir/bin/python" -c 'import sys' 2>/dev/null \
+        || [ "$("$dir/bin/python" -c 'import sys; print(sys.version)' | cut -c1-6)" != "$(echo "$stamp" | cut -d- -f2)" ]; then
+        log "creating $dir with $("$python" --version)"
+        rm -rf "$dir"
+        "$python" -m venv "$dir" || return 1
+        "$dir/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+    else
+        log "updating $dir (pyproject.toml changed)"
+    fi
+    # pip prints a warning for each local index folder this machine lists but lacks; they are noise.
+    "$dir/bin/python" -m pip install -q -e "$ROOT[dev,audio]" 2> >(grep -v "^WARNING: Location" >&2) || return 1
     echo "$stamp" >"$dir/.installed"
 }

@@ -23,11 +23,11 @@ Every error is an ``error`` event and the session stays open, as on the real API
 
 from __future__ import annotations
 
-import audioop
 import base64
 import math
 import random
 import string
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -58,6 +58,11 @@ from rtvoice.testing.responses import (
 )
 from rtvoice.testing.vad import ServerVadSettings, SpeechStarted, SpeechStopped, VoiceActivityDetector
 from rtvoice.testing.validation import ApiError, ClientEvent, parse_client_event
+
+with warnings.catch_warnings():
+    # Python 3.11/3.12 warn that audioop goes away in 3.13, where audioop-lts provides it instead.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import audioop
 
 __all__ = ["DEFAULT_INSTRUCTIONS", "IdFactory", "SimulatedSession", "UserItem"]
 
@@ -111,7 +116,12 @@ Item = UserItem | AudioItem | FunctionCallItem
 def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in update.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
+        same_kind = isinstance(value, dict) and value.get("type", (out.get(key) or {}).get("type")) == (
+            out.get(key) or {}
+        ).get("type")
+        # A typed object (an audio format, a turn detection) that changes its type is replaced, not merged:
+        # switching to audio/pcmu must not keep the pcm rate, semantic_vad must not keep a threshold.
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and same_kind:
             out[key] = _deep_merge(out[key], value)
         else:
             out[key] = value

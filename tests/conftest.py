@@ -1,0 +1,36 @@
+"""Suite-wide fixtures and the check that every client event the project sends is valid."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from rtvoice.testing import add_client_message_observer, remove_client_message_observer
+
+#: Raw client messages received by any simulator during this run, from tests that send only what the
+#: project itself would send (tests marked ``sends_invalid_events`` are left out).
+CLIENT_MESSAGES: list[tuple[str, str]] = []
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The suite-wide validation of client events must run after every test that feeds it.
+    last = [item for item in items if item.get_closest_marker("runs_last")]
+    others = [item for item in items if not item.get_closest_marker("runs_last")]
+    items[:] = others + last
+
+
+@pytest.fixture(autouse=True)
+def record_client_messages(request: pytest.FixtureRequest) -> Iterator[None]:
+    if request.node.get_closest_marker("sends_invalid_events"):
+        yield
+        return
+
+    def observe(message: str) -> None:
+        CLIENT_MESSAGES.append((request.node.nodeid, message))
+
+    add_client_message_observer(observe)
+    try:
+        yield
+    finally:
+        remove_client_message_observer(observe)

@@ -36,28 +36,28 @@ class SimClient:
         """Send a raw text frame."""
         await self.conn.send_raw(text)
 
-    async def next(self, timeout: float = 5.0) -> dict[str, Any]:
+    async def next(self, limit: float = 5.0) -> dict[str, Any]:
         """The next server event, validated strictly by the SDK's server event union."""
-        raw = await asyncio.wait_for(self.conn.recv_bytes(), seconds(timeout))
+        raw = await asyncio.wait_for(self.conn.recv_bytes(), seconds(limit))
         event: dict[str, Any] = json.loads(raw)
         SERVER_EVENTS.validate_python(event)
         self.events.append(event)
         return event
 
-    async def until(self, event_type: str | Iterable[str], timeout: float = 10.0) -> list[dict[str, Any]]:
+    async def until(self, event_type: str | Iterable[str], limit: float = 10.0) -> list[dict[str, Any]]:
         """Receive events up to and including the first of ``event_type``; return them all."""
         wanted = {event_type} if isinstance(event_type, str) else set(event_type)
         got: list[dict[str, Any]] = []
-        async with asyncio.timeout(seconds(timeout)):
+        async with asyncio.timeout(seconds(limit)):
             while True:
-                event = await self.next(timeout)
+                event = await self.next(limit)
                 got.append(event)
                 if event["type"] in wanted:
                     return got
 
-    async def error(self, timeout: float = 5.0) -> dict[str, Any]:
+    async def error(self, limit: float = 5.0) -> dict[str, Any]:
         """Receive up to the next ``error`` event and return its ``error`` object."""
-        events = await self.until("error", timeout)
+        events = await self.until("error", limit)
         error: dict[str, Any] = events[-1]["error"]
         return error
 

@@ -318,7 +318,7 @@ async def test_session_length_cap_closes_with_1001() -> None:
     async with RealtimeSimulator(max_session_seconds=0.3) as sim, connect(sim) as client:
         with pytest.raises(ConnectionClosed) as closed:
             while True:
-                await client.next(timeout=5)
+                await client.next(limit=5)
         await sim.wait_idle()
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
     assert closed.value.rcvd.reason == "Your session hit the maximum duration of 0.3 seconds."
@@ -346,7 +346,7 @@ async def test_fault_stall_then_resume() -> None:
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(client.next(), 0.1)
         # After the stall the event arrives; nothing was lost.
-        assert (await client.next(timeout=5))["type"] == "input_audio_buffer.cleared"
+        assert (await client.next(limit=5))["type"] == "input_audio_buffer.cleared"
 
 
 async def test_fault_injected_error_then_close() -> None:

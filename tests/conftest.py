@@ -7,10 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from rtvoice.testing import add_client_message_observer, remove_client_message_observer
-
-#: Raw client messages received by any simulator during this run, from tests that send only what the
-#: project itself would send (tests marked ``sends_invalid_events`` are left out).
-CLIENT_MESSAGES: list[tuple[str, str]] = []
+from support.client_events import CLIENT_MESSAGES
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

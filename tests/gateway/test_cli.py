@@ -1,0 +1,90 @@
+"""The command line: the simulator subcommand as a real process, and the demo call."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import signal
+import sys
+import wave
+from pathlib import Path
+
+import pytest
+from websockets.asyncio.client import connect
+
+from rtvoice_gateway.cli import build_parser, main
+from rtvoice_gateway.demo import CALLER_LINES, run_demo
+from support.timing import seconds
+
+
+async def test_simulator_command_prints_its_url_serves_and_stops_on_sigterm() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "rtvoice_gateway.cli",
+        "simulator",
+        "--port",
+        "0",
+        "--api-key",
+        "sk-cli",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), seconds(20))).decode().strip()
+        assert line.startswith("listening on ws://127.0.0.1:") and line.endswith("/v1")
+        url = line.removeprefix("listening on ") + "/realtime?model=gpt-realtime"
+        async with connect(url, additional_headers={"Authorization": "Bearer sk-cli"}) as ws:
+            event = json.loads(await asyncio.wait_for(ws.recv(), seconds(5)))
+            assert event["type"] == "session.created"
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), seconds(10)) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+def test_simulator_command_reports_a_busy_port(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["simulator", "--port", str(port)]) == 2
+    assert "cannot listen" in capsys.readouterr().err
+
+
+def test_parser_requires_a_command() -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([])
+
+
+async def test_demo_call_books_a_table_and_writes_the_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    out = io.StringIO()
+    wav_path = tmp_path / "call.wav"
+    assert await run_demo(speed=20, wav_path=str(wav_path), verbose=True, out=out) == 0
+    text = out.getvalue()
+    spoken = [line.split(": ", 1)[1] for line in text.splitlines() if "caller: " in line]
+    assert spoken == CALLER_LINES
+    assert "agent: You are all set: a table for two at seven thirty." in text
+    assert 'tool book_table({"party_size": 2, "time": "19:30"})' in text
+    # Caller and agent turns alternate in call order.
+    speakers = [
+        line.split("]")[1].split(":")[0].strip() for line in text.splitlines() if line.startswith("[")
+    ]
+    assert speakers == ["caller", "agent"] * 3
+    with wave.open(str(wav_path)) as wav:
+        assert wav.getframerate() == 8000
+        assert wav.getnframes() / 8000 > 8.0  # three caller lines, three answers, pauses kept
+
+
+def test_demo_rejects_a_bad_speed(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--speed", "0"]) == 2
+    assert "--speed must be positive" in capsys.readouterr().err

@@ -25,8 +25,7 @@ from typing import Any
 
 from openai import AsyncOpenAI
 
-from rtvoice.testing import CallFunction, RealtimeSimulator, Say, ScriptedBrain, Turn
-from rtvoice.testing import speech
+from rtvoice.testing import CallFunction, RealtimeSimulator, Say, ScriptedBrain, Turn, speech
 
 __all__ = ["CALLER_LINES", "DemoResult", "run_demo"]
 

@@ -41,7 +41,7 @@ def loudest_frame_dbfs(pcm: bytes, sample_rate: int) -> float:
     samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
     count = samples.size // frame
     power = np.mean(np.square(samples[: count * frame].reshape(count, frame)), axis=1)
-    return 10 * math.log10(float(power.max()) / 32768.0**2)
+    return 10 * math.log10(float(np.max(power)) / 32768.0**2)
 
 
 def dominant_hz(pcm: bytes, sample_rate: int) -> float:

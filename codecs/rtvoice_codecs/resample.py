@@ -13,8 +13,8 @@ three:
   97 taps at 24 kHz: 2.0 ms of group delay, which is the whole delay. Nothing is held back: every input
   sample yields its outputs at once (``ceil(n × out / in)`` outputs after ``n`` inputs).
 * Polyphase by matrix: input is cut into blocks of 1 ms aligned to the stream position, and a precomputed
-  matrix maps ``history + block`` to the block's outputs, so a whole 20 ms frame is one ``@`` on a strided
-  view (about 2 µs), with no Python loop over samples.
+  matrix maps ``history + block`` to the block's outputs, so a whole 20 ms frame is one matrix product
+  (``np.dot``, about 2 µs) on a strided view of a reused buffer, with no Python loop over samples.
 * A chunk that ends mid-block is computed with zeros for the missing future samples (the filter is causal,
   so the outputs it emits do not depend on them), emitted up to the last input, and kept as pending. The
   next call recomputes that block in full and skips what was already emitted. Blocks never move, so any

@@ -1,0 +1,88 @@
+"""Providers open real Realtime sessions on the simulator: OpenAI by env, Azure GA by api-key header."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rtvoice.exceptions import ConfigurationError
+from rtvoice.providers import AzureOpenAIProvider, OpenAIProvider
+from rtvoice.testing import RealtimeSimulator
+
+
+async def _session_model(provider: OpenAIProvider | AzureOpenAIProvider, model: str) -> str:
+    client = provider.create_client()
+    options = provider.connect_options(model)
+    try:
+        async with client.realtime.connect(
+            model=options.model, extra_headers=options.extra_headers, extra_query=options.extra_query
+        ) as conn:
+            created = json.loads(await conn.recv_bytes())
+            assert created["type"] == "session.created"
+            return str(created["session"]["model"])
+    finally:
+        await client.close()
+
+
+async def test_openai_provider_honours_openai_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    async with RealtimeSimulator(api_key="sk-env") as sim:
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-env")
+        monkeypatch.setenv("OPENAI_BASE_URL", sim.http_url)
+        provider = OpenAIProvider()
+        assert await _session_model(provider, "gpt-realtime-mini") == "gpt-realtime-mini"
+        assert "sk-env" not in provider.describe()
+
+
+def test_openai_provider_without_a_key_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(ConfigurationError, match="OPENAI_API_KEY"):
+        OpenAIProvider()
+
+
+@pytest.mark.parametrize("names", ["readme", "rtvoice-0.7"])
+async def test_azure_provider_uses_the_ga_path_and_api_key_header(names: str) -> None:
+    async with RealtimeSimulator(api_key="azure-key") as sim:
+        endpoint = f"http://127.0.0.1:{sim.bound_port}"
+        if names == "readme":
+            provider = AzureOpenAIProvider(
+                azure_endpoint=endpoint,
+                azure_deployment="my-realtime",
+                api_version="2024-12-17",
+                api_key="azure-key",
+            )
+        else:
+            provider = AzureOpenAIProvider(
+                azure_endpoint=endpoint, deployment="my-realtime", api_key="azure-key"
+            )
+        assert provider.websocket_base_url == f"ws://127.0.0.1:{sim.bound_port}/openai/v1"
+        assert await _session_model(provider, "ignored") == "my-realtime"
+        assert "azure-key" not in provider.describe()
+
+
+def test_azure_provider_from_resource_name_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", "k")
+    monkeypatch.setenv("AZURE_OPENAI_DEPLOYMENT", "dep")
+    provider = AzureOpenAIProvider(resource="contoso")
+    assert provider.websocket_base_url == "wss://contoso.openai.azure.com/openai/v1"
+    assert provider.connect_options("x").model == "dep"
+
+
+def test_azure_provider_errors_name_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in (
+        "AZURE_OPENAI_ENDPOINT",
+        "AZURE_OPENAI_RESOURCE",
+        "AZURE_OPENAI_DEPLOYMENT",
+        "AZURE_OPENAI_API_KEY",
+    ):
+        monkeypatch.delenv(var, raising=False)
+    with pytest.raises(ConfigurationError, match="azure_endpoint"):
+        AzureOpenAIProvider()
+    with pytest.raises(ConfigurationError, match="azure_deployment"):
+        AzureOpenAIProvider(azure_endpoint="https://x.openai.azure.com")
+    with pytest.raises(ConfigurationError, match="api_key"):
+        AzureOpenAIProvider(azure_endpoint="https://x.openai.azure.com", azure_deployment="d")
+    token = AzureOpenAIProvider(
+        azure_endpoint="https://x.openai.azure.com", azure_deployment="d", azure_ad_token="t"
+    )
+    assert token.connect_options("m").extra_headers == {}

@@ -1,0 +1,118 @@
+"""The audio device interfaces: what the agent needs from a microphone and from a speaker.
+
+These are the 0.7.0 ABCs, unchanged, so devices written for 0.7.0 (the README's ``CustomMicrophone`` and
+``CustomSpeaker``) keep working. Two optional extensions have defaults, so old devices need not know
+about them:
+
+``format``
+    The device's native audio format (:class:`~rtvoice.audio.format.AudioFormat`). Default: 16-bit PCM
+    at 24 kHz mono, the only format 0.7.0 knew. A phone device returns ``AudioFormat.PCMU_8K`` and the
+    agent then asks the Realtime API for μ-law, so nothing is transcoded.
+
+``AudioOutputDevice.played_ms``
+    How much of the queued audio the listener has actually heard. The agent needs this on barge-in to
+    tell the server where the assistant was cut off (``conversation.item.truncate``'s ``audio_end_ms``).
+    Default: None, "unknown": the agent then estimates it from the wall clock, which overshoots when
+    playback lags behind generation (it usually does: audio arrives faster than real time).
+
+The output contract, in order of what the agent does:
+
+1. ``await play_chunk(chunk)`` queues audio. It should return quickly; the agent sends audio a few
+   seconds ahead of playback, so the device buffers it rather than blocking until it is heard.
+2. ``played_ms`` reports the cumulative milliseconds heard since ``start()``: monotonic, counting only
+   audio that reached the listener. Silence the device inserts while idle does not count.
+3. On barge-in the agent calls ``await clear_buffer()``, which drops every queued chunk not yet heard.
+   Once it returns, ``played_ms`` no longer grows from the dropped audio (audio already handed to the
+   hardware, at most one device buffer, may still finish and count).
+4. ``is_playing`` is True while queued audio remains to be heard; the agent uses it to tell when the
+   assistant's turn has really ended (end-of-turn, inactivity timer, hang up after a goodbye).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+
+from rtvoice.audio.format import AudioFormat
+
+__all__ = ["AudioInputDevice", "AudioOutputDevice"]
+
+
+class AudioInputDevice(ABC):
+    """A source of user audio: a microphone, a phone call, a file.
+
+    The agent calls :meth:`start`, then iterates :meth:`stream_chunks` and sends every chunk to the
+    Realtime API as it arrives, and finally calls :meth:`stop`.
+    """
+
+    @abstractmethod
+    async def start(self) -> None:
+        """Open the audio source. Called once before :meth:`stream_chunks`."""
+
+    @abstractmethod
+    async def stop(self) -> None:
+        """Release the audio source; a running :meth:`stream_chunks` should end soon after."""
+
+    @abstractmethod
+    def stream_chunks(self) -> AsyncIterator[bytes]:
+        """Yield audio chunks as they are captured, in :attr:`format` (PCM16 24 kHz mono by default).
+
+        Implement it as an async generator (``async def stream_chunks(self): ... yield chunk``). Chunks
+        may be any size; about 20 ms each keeps turn detection responsive. Yield them at the pace they
+        are captured. The iteration ends when the device stops or the source runs out.
+        """
+
+    @property
+    @abstractmethod
+    def is_active(self) -> bool:
+        """True between :meth:`start` and :meth:`stop` (or the end of the source)."""
+
+    @property
+    def format(self) -> AudioFormat:
+        """The format of the chunks :meth:`stream_chunks` yields. Default: PCM16 at 24 kHz."""
+        return AudioFormat.PCM16_24K
+
+
+class AudioOutputDevice(ABC):
+    """A sink for assistant audio: a speaker, a phone call, a file.
+
+    See the module docstring for the full contract between the agent and a speaker.
+    """
+
+    @abstractmethod
+    async def start(self) -> None:
+        """Open the sink. ``played_ms`` counts from here."""
+
+    @abstractmethod
+    async def stop(self) -> None:
+        """Close the sink. Audio still queued is not played."""
+
+    @abstractmethod
+    async def play_chunk(self, chunk: bytes) -> None:
+        """Queue ``chunk`` (in :attr:`format`) for playback after the audio already queued.
+
+        Should return once the chunk is queued, not once it is heard.
+        """
+
+    @abstractmethod
+    async def clear_buffer(self) -> None:
+        """Drop all queued audio not yet heard (the user interrupted the assistant)."""
+
+    @property
+    @abstractmethod
+    def is_playing(self) -> bool:
+        """True while queued audio remains to be heard."""
+
+    @property
+    def format(self) -> AudioFormat:
+        """The format :meth:`play_chunk` expects. Default: PCM16 at 24 kHz."""
+        return AudioFormat.PCM16_24K
+
+    @property
+    def played_ms(self) -> float | None:
+        """Milliseconds of queued audio heard since :meth:`start`, or None when the device cannot tell.
+
+        Monotonic, and counts only audio that reached the listener: not silence inserted while idle, not
+        audio dropped by :meth:`clear_buffer`. None (the default) makes the agent estimate by wall clock.
+        """
+        return None

@@ -27,7 +27,6 @@ import base64
 import math
 import random
 import string
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -58,11 +57,7 @@ from rtvoice.testing.responses import (
 )
 from rtvoice.testing.vad import ServerVadSettings, SpeechStarted, SpeechStopped, VoiceActivityDetector
 from rtvoice.testing.validation import ApiError, ClientEvent, parse_client_event
-
-with warnings.catch_warnings():
-    # Python 3.11/3.12 warn that audioop goes away in 3.13, where audioop-lts provides it instead.
-    warnings.simplefilter("ignore", DeprecationWarning)
-    import audioop
+from rtvoice_codecs import alaw_to_pcm16, pcm16_to_alaw, pcm16_to_ulaw, ulaw_to_pcm16
 
 __all__ = ["DEFAULT_INSTRUCTIONS", "IdFactory", "SimulatedSession", "UserItem"]
 
@@ -409,9 +404,9 @@ class SimulatedSession:
     def _append(self, audio: bytes) -> list[dict[str, Any]]:
         codec, _, bytes_per_ms = _format_of(self.config["audio"]["input"].get("format"))
         if codec == "pcmu":
-            pcm = audioop.ulaw2lin(audio, 2)
+            pcm = ulaw_to_pcm16(audio)
         elif codec == "pcma":
-            pcm = audioop.alaw2lin(audio, 2)
+            pcm = alaw_to_pcm16(audio)
         else:
             pcm = audio
         ms = len(audio) / bytes_per_ms
@@ -716,9 +711,9 @@ class SimulatedSession:
         def synthesize(text: str) -> bytes:
             pcm = self.synthesize(text, rate, speed)
             if codec == "pcmu":
-                return audioop.lin2ulaw(pcm, 2)
+                return pcm16_to_ulaw(pcm)
             if codec == "pcma":
-                return audioop.lin2alaw(pcm, 2)
+                return pcm16_to_alaw(pcm)
             return pcm
 
         out_of_band = params.get("conversation") == "none"

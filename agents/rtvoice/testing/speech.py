@@ -14,7 +14,6 @@ import functools
 import io
 import shutil
 import subprocess
-import warnings
 import wave
 from os import PathLike
 from typing import Literal
@@ -24,11 +23,7 @@ import numpy.typing as npt
 import soxr
 
 from rtvoice.exceptions import ConfigurationError, VoiceAgentError
-
-with warnings.catch_warnings():
-    # Python 3.11/3.12 warn that audioop goes away in 3.13, where audioop-lts provides it instead.
-    warnings.simplefilter("ignore", DeprecationWarning)
-    import audioop
+from rtvoice_codecs import pcm16_to_ulaw, ulaw_to_pcm16
 
 __all__ = [
     "ESPEAK_SAMPLE_RATE",
@@ -320,16 +315,6 @@ def read_wav(path: str | PathLike[str]) -> tuple[bytes, int]:
     """
     with open(path, "rb") as file:
         return parse_wav(file.read())
-
-
-def ulaw_to_pcm16(data: bytes) -> bytes:
-    """Decode G.711 μ-law to PCM16 (one sample per byte, same rate)."""
-    return bytes(audioop.ulaw2lin(data, 2))
-
-
-def pcm16_to_ulaw(data: bytes) -> bytes:
-    """Encode PCM16 to G.711 μ-law (one byte per sample, same rate)."""
-    return bytes(audioop.lin2ulaw(data, 2))
 
 
 def resample(pcm: bytes, in_rate: int, out_rate: int) -> bytes:

@@ -292,7 +292,7 @@ class WavInputDevice(AudioInputDevice):
         self._pos = 0
         self._streamed_ms = 0.0
         self._finished.clear()
-        self._stopped.clear()
+        self._stopped = asyncio.Event()  # fresh, in case the last run was on another event loop
         self._active = True
 
     async def stop(self) -> None:

@@ -283,3 +283,15 @@ async def test_nothing_before_start(tmp_path: Path) -> None:
     device = WavInputDevice(write_wav(tmp_path / "a.wav", tone(440, 0.1, 24000), 24000), realtime=False)
     assert not device.is_active
     assert [c async for c in device.stream_chunks()] == []
+
+
+def test_device_can_be_built_outside_a_loop_and_run_in_two(tmp_path: Path) -> None:
+    device = WavInputDevice(
+        write_wav(tmp_path / "a.wav", tone(440, 0.1, 24000), 24000), speed=50.0, end="stop"
+    )
+
+    async def run() -> int:
+        await device.start()
+        return sum([len(c) async for c in device.stream_chunks()])
+
+    assert asyncio.run(run()) == asyncio.run(run()) == 4800

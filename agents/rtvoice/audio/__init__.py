@@ -9,7 +9,8 @@
 from rtvoice.audio.devices import AudioInputDevice, AudioOutputDevice
 from rtvoice.audio.format import AudioFormat
 from rtvoice.audio.sounddevice_io import SoundDeviceMicrophone, SoundDeviceSpeaker
-from rtvoice.audio.wav import NullOutputDevice, WavInputDevice, WavOutputDevice, WavWriter, load_wav
+from rtvoice.audio.wav import NullOutputDevice, WavInputDevice, WavOutputDevice
+from rtvoice.audio.wavfile import WavWriter, load_wav
 
 __all__ = [
     "AudioFormat",

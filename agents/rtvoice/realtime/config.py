@@ -10,6 +10,7 @@ models are dumped with ``exclude_unset`` (not ``exclude_none``).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -81,7 +82,7 @@ class SessionConfig:
     transcription_language: str | None = None
     noise_reduction: NoiseReduction | None = NoiseReduction.FAR_FIELD
     turn_detection: TurnDetection | None = SemanticVAD()
-    tools: tuple[RealtimeFunctionTool, ...] = ()
+    tools: Sequence[RealtimeFunctionTool] = ()
     tool_choice: RealtimeToolChoiceConfig = "auto"
     max_output_tokens: int | Literal["inf"] | None = None
 
@@ -94,7 +95,7 @@ class SessionConfig:
             )
         if self.transcription_model == "":
             raise ConfigurationError("transcription_model must be a model name or None, not ''")
-        object.__setattr__(self, "tools", tuple(self.tools))  # frozen: accept any sequence
+        object.__setattr__(self, "tools", tuple(self.tools))  # frozen: keep an immutable copy
 
     @property
     def interrupt_response(self) -> bool:
@@ -190,7 +191,7 @@ def speed_update(speed: float) -> SessionUpdateEvent:
 
 
 def tools_update(
-    tools: tuple[RealtimeFunctionTool, ...] | list[RealtimeFunctionTool],
+    tools: Sequence[RealtimeFunctionTool],
     tool_choice: RealtimeToolChoiceConfig,
 ) -> SessionUpdateEvent:
     """Build a tools-only ``session.update`` (an empty list removes every tool)."""

@@ -495,7 +495,7 @@ class RealtimeProtocol:
         self, tools: Sequence[RealtimeFunctionTool], tool_choice: RealtimeToolChoiceConfig = "auto"
     ) -> list[Action]:
         """Send a tools-only ``session.update`` replacing the tool list (e.g. supervisor control tools)."""
-        return [SendEvent(tools_update(list(tools), tool_choice))]
+        return [SendEvent(tools_update(tools, tool_choice))]
 
     # -- session ----------------------------------------------------------------------------------------
 

@@ -63,7 +63,7 @@ def test_every_option_reaches_the_wire() -> None:
         transcription_language="de",
         noise_reduction=NoiseReduction.NEAR_FIELD,
         turn_detection=ServerVAD(threshold=0.6, silence_duration_ms=400, idle_timeout_ms=6000),
-        tools=[tool],  # type: ignore[arg-type]  # any sequence is accepted and stored as a tuple
+        tools=[tool],  # any sequence; stored as a tuple
         tool_choice="required",
         max_output_tokens=512,
     )

@@ -1,5 +1,21 @@
-"""rtvoice: real-time voice agents on the OpenAI Realtime API (a re-implementation of rtvoice 0.7.0)."""
+"""rtvoice: real-time voice agents on the OpenAI Realtime API.
 
+A re-implementation of the public API of rtvoice 0.7.0 (its README is the spec), without its known
+defects. Start with :class:`RealtimeAgent`.
+"""
+
+from rtvoice.agent import RealtimeAgent
+from rtvoice.audio import (
+    AudioFormat,
+    AudioInputDevice,
+    AudioOutputDevice,
+    NullOutputDevice,
+    WavInputDevice,
+    WavOutputDevice,
+)
+from rtvoice.conversation import ConversationHistory, ConversationSeed, ConversationTurn, SeedMessage
+from rtvoice.event_bus import EventBus
+from rtvoice.events import AgentError
 from rtvoice.exceptions import (
     ConfigurationError,
     ConnectionClosed,
@@ -12,16 +28,53 @@ from rtvoice.exceptions import (
     UpstreamError,
     VoiceAgentError,
 )
+from rtvoice.listener import AgentListener
+from rtvoice.options import (
+    AssistantVoice,
+    NoiseReduction,
+    RealtimeModel,
+    SemanticEagerness,
+    SemanticVAD,
+    ServerVAD,
+    TranscriptionModel,
+)
+from rtvoice.providers import AzureOpenAIProvider, OpenAIProvider, RealtimeProvider
+from rtvoice.views import AgentResult
 
 __all__ = [
+    "AgentError",
+    "AgentListener",
+    "AgentResult",
+    "AssistantVoice",
+    "AudioFormat",
+    "AudioInputDevice",
+    "AudioOutputDevice",
+    "AzureOpenAIProvider",
     "ConfigurationError",
     "ConnectionClosed",
     "ConnectionClosedError",
     "ConnectionClosedOK",
+    "ConversationHistory",
+    "ConversationSeed",
+    "ConversationTurn",
+    "EventBus",
     "LocalProtocolError",
+    "NoiseReduction",
+    "NullOutputDevice",
+    "OpenAIProvider",
     "ProtocolError",
+    "RealtimeAgent",
+    "RealtimeModel",
+    "RealtimeProvider",
     "RemoteProtocolError",
+    "SeedMessage",
+    "SemanticEagerness",
+    "SemanticVAD",
+    "ServerVAD",
     "ToolError",
+    "TranscriptionModel",
     "UpstreamError",
     "VoiceAgentError",
+    "WavInputDevice",
+    "WavOutputDevice",
 ]

@@ -1,0 +1,135 @@
+"""CallRecorder: the file holds the call's timeline as it runs, and the defects of rtvoice 0.7.0 are gone."""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from rtvoice.exceptions import LocalProtocolError
+from rtvoice.recording import CallRecorder, RecordingTimeline
+
+S_PER_MS = 24
+
+
+def ramp(ms: int, first: int = 1) -> bytes:
+    n = ms * S_PER_MS
+    return ((np.arange(n) + first - 1) % 30000 + 1).astype("<i2").tobytes()
+
+
+def read_wav(path: Path) -> tuple[int, npt.NDArray[np.int16]]:
+    with wave.open(str(path), "rb") as w:
+        assert (w.getsampwidth(), w.getframerate()) == (2, 24000)
+        return w.getnchannels(), np.frombuffer(w.readframes(w.getnframes()), "<i2")
+
+
+def run_call(target: CallRecorder | RecordingTimeline) -> bytes:
+    """A short call: caller speaks, the agent answers twice, the caller barges into the second answer."""
+    out = b""
+    for tick in range(200):  # 4 s of 20 ms caller chunks
+        now = 20 * tick + 20
+        target.add_caller(ramp(20, 1 + tick), now - 20)
+        if now == 1000:
+            target.schedule_agent(ramp(800, 5), 1100)
+        if now == 2400:
+            target.schedule_agent(ramp(1000, 9), 2500)
+        if now == 3000:
+            target.cut_agent(3000)
+        if tick % 5 == 4:
+            written = target.advance(now)
+            out += written if isinstance(written, bytes) else b""
+    return out
+
+
+def test_the_file_holds_exactly_the_timeline_of_the_call(tmp_path: Path) -> None:
+    path = tmp_path / "call.wav"
+    reference = RecordingTimeline()
+    expected = run_call(reference) + reference.finish(4100)
+    recorder = CallRecorder(path)
+    run_call(recorder)
+    recorder.close(4100)
+    channels, got = read_wav(path)
+    assert channels == 1
+    np.testing.assert_array_equal(got, np.frombuffer(expected, "<i2"))
+    assert recorder.duration_ms == 4100 and recorder.bytes_written == 4100 * S_PER_MS * 2
+    assert recorder.timeline.agent_cut_ms == 500
+
+
+def test_the_file_is_valid_and_current_during_the_call(tmp_path: Path) -> None:
+    path = tmp_path / "live.wav"
+    with CallRecorder(path, stereo=True) as recorder:
+        recorder.add_caller(ramp(1000, 3), 0)
+        recorder.schedule_agent(ramp(500, 4), 200)
+        assert recorder.advance(600) == 600 * S_PER_MS * 4
+        channels, got = read_wav(path)  # read while the call goes on
+        assert channels == 2 and len(got) == 600 * S_PER_MS * 2
+        left, right = got.reshape(-1, 2).T
+        np.testing.assert_array_equal(left, np.frombuffer(ramp(1000, 3), "<i2")[: 600 * S_PER_MS])
+        np.testing.assert_array_equal(right[200 * S_PER_MS :], np.frombuffer(ramp(500, 4), "<i2")[: 400 * 24])
+        assert recorder.duration_ms == 600
+    # Leaving the block closes at the last time given to advance(): the unplayed agent audio is left out.
+    channels, got = read_wav(path)
+    left, right = got.reshape(-1, 2).T
+    assert len(left) == 1000 * S_PER_MS  # all the caller audio
+    assert np.flatnonzero(right).max() == 600 * S_PER_MS - 1
+    assert recorder.closed
+
+
+def test_pauses_between_replies_are_kept(tmp_path: Path) -> None:
+    # rtvoice 0.7.0: two 0.1 s replies 1 s apart produced a 0.2 s file.
+    path = tmp_path / "pauses.wav"
+    recorder = CallRecorder(path)
+    recorder.schedule_agent(ramp(100, 1), 0)
+    recorder.schedule_agent(ramp(100, 2), 1100)
+    recorder.close(1200)
+    _, got = read_wav(path)
+    assert len(got) == 1200 * S_PER_MS
+    nonzero = np.flatnonzero(got)
+    assert nonzero.min() == 0 and nonzero.max() == 1200 * S_PER_MS - 1
+    assert not got[100 * S_PER_MS : 1100 * S_PER_MS].any()
+
+
+def test_a_call_without_any_reply_still_gets_a_file(tmp_path: Path) -> None:
+    # rtvoice 0.7.0 saved nothing when no reply had finished playing.
+    path = tmp_path / "no-reply.wav"
+    recorder = CallRecorder(path)
+    assert path.exists()
+    recorder.add_caller(ramp(300, 1), 0)
+    recorder.close(300)
+    _, got = read_wav(path)
+    np.testing.assert_array_equal(got, np.frombuffer(ramp(300, 1), "<i2"))
+
+
+def test_a_long_gap_between_advances_is_written_in_full(tmp_path: Path) -> None:
+    recorder = CallRecorder(tmp_path / "gap.wav", hold_ms=0)
+    recorder.schedule_agent(ramp(50, 1), 9000)
+    assert recorder.advance(10_000) == 10_000 * S_PER_MS * 2  # written in 1 s blocks, none missing
+    recorder.close()
+    _, got = read_wav(tmp_path / "gap.wav")
+    assert len(got) == 10_000 * S_PER_MS
+    assert np.flatnonzero(got).tolist() == list(range(9000 * S_PER_MS, 9050 * S_PER_MS))
+
+
+def test_close_is_idempotent_and_the_recorder_refuses_audio_afterwards(tmp_path: Path) -> None:
+    recorder = CallRecorder(tmp_path / "c.wav")
+    recorder.add_caller(ramp(10, 1), 0)
+    recorder.close(10)
+    recorder.close(99)
+    assert recorder.duration_ms == 10
+    with pytest.raises(LocalProtocolError):
+        recorder.add_caller(ramp(10, 1), 10)
+    with pytest.raises(LocalProtocolError):
+        recorder.advance(20)
+
+
+def test_a_malformed_time_is_refused_before_anything_changes(tmp_path: Path) -> None:
+    recorder = CallRecorder(tmp_path / "t.wav", hold_ms=0)
+    with pytest.raises(LocalProtocolError):
+        recorder.advance(float("nan"))
+    recorder.advance(100)
+    recorder.close()
+    assert recorder.duration_ms == 100
+    assert recorder.path == tmp_path / "t.wav" and recorder.sample_rate == 24000 and not recorder.stereo

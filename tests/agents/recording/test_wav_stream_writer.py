@@ -1,0 +1,135 @@
+"""WavStreamWriter: the file is a valid WAV file after every write, even when the writer is SIGKILLed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import wave
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from rtvoice.exceptions import ConfigurationError
+from rtvoice.recording import WavStreamWriter
+
+SAFETY_S = 30.0  # a stuck child fails the test instead of hanging it; nothing here is timed
+
+
+def read_wav(path: Path) -> tuple[tuple[int, int, int], npt.NDArray[np.int16]]:
+    """(channels, sample width, rate) and the samples, read by the stdlib, independent of ours."""
+    with wave.open(str(path), "rb") as w:
+        params = (w.getnchannels(), w.getsampwidth(), w.getframerate())
+        return params, np.frombuffer(w.readframes(w.getnframes()), "<i2")
+
+
+def test_the_file_is_a_valid_wav_file_after_every_write(tmp_path: Path) -> None:
+    path = tmp_path / "call.wav"
+    rng = np.random.default_rng(7)
+    written = np.zeros(0, np.int16)
+    with WavStreamWriter(path, sample_rate=24000, channels=1) as writer:
+        params, got = read_wav(path)  # valid before the first write: zero frames
+        assert params == (1, 2, 24000) and len(got) == 0
+        for size in (1, 480, 7, 2400, 0, 333):
+            chunk = rng.integers(-32768, 32767, size, dtype=np.int16)
+            writer.write(chunk.astype("<i2").tobytes())
+            written = np.concatenate([written, chunk])
+            params, got = read_wav(path)  # opened while the writer is still open
+            np.testing.assert_array_equal(got, written)
+            assert path.stat().st_size == 44 + 2 * len(written)
+        assert writer.frames_written == len(written) == writer.bytes_written // 2
+        assert writer.duration_ms == len(written) / 24
+    assert writer.closed
+    _, got = read_wav(path)
+    np.testing.assert_array_equal(got, written)
+
+
+def test_stereo_frames_are_interleaved_and_the_header_says_two_channels(tmp_path: Path) -> None:
+    path = tmp_path / "stereo.wav"
+    frames = np.array([[1, -1], [2, -2], [3, -3]], "<i2")
+    with WavStreamWriter(path, sample_rate=8000, channels=2) as writer:
+        writer.write(frames.tobytes())
+        assert writer.frame_bytes == 4 and writer.frames_written == 3
+    params, got = read_wav(path)
+    assert params == (2, 2, 8000)
+    np.testing.assert_array_equal(got.reshape(-1, 2), frames)
+
+
+def test_partial_frames_and_writes_after_close_are_refused(tmp_path: Path) -> None:
+    writer = WavStreamWriter(tmp_path / "x.wav", sample_rate=24000, channels=2)
+    with pytest.raises(ValueError, match="whole number of 4-byte frames"):
+        writer.write(b"\x00" * 6)
+    writer.write(memoryview(b"\x01\x00\x02\x00"))
+    writer.close()
+    writer.close()  # idempotent
+    with pytest.raises(ValueError, match="closed"):
+        writer.write(b"\x00" * 4)
+    _, got = read_wav(tmp_path / "x.wav")
+    assert got.tolist() == [1, 2]
+
+
+@pytest.mark.parametrize(("rate", "channels"), [(0, 1), (24000, 0), (24000, True), (24000.0, 1)])
+def test_bad_format_arguments_raise(tmp_path: Path, rate: int, channels: int) -> None:
+    with pytest.raises(ConfigurationError):
+        WavStreamWriter(tmp_path / "x.wav", sample_rate=rate, channels=channels)
+    assert not (tmp_path / "x.wav").exists()
+
+
+CHILD = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    from rtvoice.recording import WavStreamWriter
+
+    writer = WavStreamWriter(sys.argv[1], sample_rate=24000, channels=1)
+    k = 0
+    while True:  # writes until killed
+        writer.write(np.full(480, k % 30000 + 1, "<i2").tobytes())
+        k += 1
+        if k % 25 == 0:
+            print(k, flush=True)
+    """
+)
+
+
+@pytest.mark.parametrize("writes_before_kill", [25, 100, 300])
+def test_a_writer_killed_mid_stream_leaves_a_valid_wav_with_every_counted_frame(
+    tmp_path: Path, writes_before_kill: int
+) -> None:
+    path = tmp_path / "killed.wav"
+    script = tmp_path / "child.py"
+    script.write_text(CHILD, encoding="utf-8")
+    child = subprocess.Popen(
+        [sys.executable, str(script), str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None
+        reported = 0
+        while reported < writes_before_kill:
+            line = child.stdout.readline()
+            assert line, f"the child stopped early: {child.stderr.read() if child.stderr else ''}"
+            reported = int(line)
+        os.kill(child.pid, signal.SIGKILL)  # while it keeps writing: the kill lands anywhere
+        assert child.wait(timeout=SAFETY_S) == -signal.SIGKILL
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(timeout=SAFETY_S)
+        for stream in (child.stdout, child.stderr):
+            if stream is not None:
+                stream.close()
+
+    with wave.open(str(path), "rb") as w:
+        counted = w.getnframes()
+    # The header never counts more than the file holds, and counts every write reported as done.
+    assert path.stat().st_size >= 44 + 2 * counted
+    params, got = read_wav(path)
+    assert params == (1, 2, 24000) and len(got) == counted
+    assert counted % 480 == 0 and counted >= 480 * reported  # whole writes only, none lost
+    chunks = got.reshape(-1, 480)
+    expected = (np.arange(len(chunks)) % 30000 + 1).astype(np.int16)
+    np.testing.assert_array_equal(chunks, np.repeat(expected[:, None], 480, axis=1))

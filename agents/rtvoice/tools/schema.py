@@ -250,8 +250,7 @@ def parameters_schema(model: type[BaseModel]) -> tuple[JsonSchema, bool]:
         schema = _clean({**raw, "$defs": defs})
     else:
         schema = _clean(_inline(raw, defs))
-    schema["type"] = "object"
-    schema.setdefault("properties", {})
+    schema = {"type": "object", "properties": {}, **{k: v for k, v in schema.items() if k != "type"}}
     if _strict_blockers(schema):
         schema.setdefault("required", [])
         return schema, False

@@ -149,6 +149,7 @@ async def test_extras_inject_further_objects_by_type_or_by_key() -> None:
     # By isinstance too: the key does not have to be the exact type.
     assert ToolContext(extras={"call": PhoneCall("CA9")}).get(PhoneCall).sid == "CA9"  # type: ignore[union-attr]
     assert ToolContext().get(PhoneCall) is None
+    assert ToolContext(extras={PhoneCall: None}).get(PhoneCall) is None  # None is never injected
 
 
 async def test_nothing_to_inject_uses_the_default_then_none_for_optional_else_an_error_output(

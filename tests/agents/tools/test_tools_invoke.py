@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import datetime
 import enum
+import functools
 import json
 import logging
 import math
@@ -13,10 +14,10 @@ import threading
 import time
 import typing
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pytest
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field
 
 from rtvoice.exceptions import ConfigurationError, ToolError
 from rtvoice.tools import ToolContext, ToolErrorKind, ToolResult, Tools, serialise_result
@@ -659,3 +660,47 @@ async def test_prepare_gives_status_and_holding_instruction_before_the_tool_runs
     assert await bad.run(context=CTX, timeout=SAFETY_S) is bad.failure
     unknown = tools.prepare("nope", "{}")
     assert unknown.tool is None and unknown.holding_instruction is None and not unknown.ok
+
+
+class Item(BaseModel):
+    name: str
+    size: int = Field(default=1, validation_alias=AliasChoices("sizeValue", "size"))
+
+
+class Basket(BaseModel):
+    by_key: dict[str, Item]
+    described: list[Annotated[Item, Field(description="An item")]] = []
+    either: Item | Address | None = None
+
+
+async def test_nulls_take_defaults_inside_dicts_annotated_lists_and_under_aliases() -> None:
+    tools = Tools()
+
+    @tools.action("Basket", param_model=Basket)
+    def basket(params: Basket) -> Basket:
+        return params
+
+    arguments = {
+        "by_key": {"a": {"name": "apple", "sizeValue": None}},
+        "described": [{"name": "pear", "sizeValue": None}],
+        "either": {"city": "Oslo"},  # a union of two models: left to pydantic as is
+    }
+    result = await call(tools, "basket", json.dumps(arguments))
+    assert json.loads(result.output) == {
+        "by_key": {"a": {"name": "apple", "size": 1}},
+        "described": [{"name": "pear", "size": 1}],
+        "either": {"city": "Oslo", "postcode": "0000"},
+    }
+    schema = tools.definitions()[0].parameters
+    assert (
+        isinstance(schema, dict) and "sizeValue" in schema["properties"]["described"]["items"]["properties"]
+    )
+
+
+async def test_partials_can_be_tools() -> None:
+    def scale(factor: int, value: int) -> int:
+        return factor * value
+
+    tools = Tools()
+    tools.action("Double a number", name="double")(functools.partial(scale, 2))
+    assert (await call(tools, "double", '{"value": 21}')).output == "42"

@@ -213,6 +213,15 @@ def test_a_recursive_model_keeps_its_defs_and_is_still_strict() -> None:
     assert tree["required"] == ["label", "children"] and tree["additionalProperties"] is False
 
 
+def test_a_literal_with_none_is_already_nullable_and_a_plain_union_is_not_injected() -> None:
+    def f(mode: Literal["a", None] = "a", value: int | str = 0) -> None: ...
+
+    schema, strict = schema_of(f)
+    assert strict
+    assert schema["properties"]["mode"] == {"enum": ["a", None], "description": '(default: "a")'}
+    assert schema["properties"]["value"]["anyOf"] == [{"type": "integer"}, {"type": "string"}, NULL]
+
+
 def test_single_value_literals_become_one_member_enums() -> None:
     def f(kind: Literal["only"]) -> None: ...
 

@@ -252,6 +252,10 @@ class RealtimeAgent:
         finally:
             if sigint:
                 loop.remove_signal_handler(signal.SIGINT)
+            if self._assistant_active:
+                # Every "started responding" gets its "stopped", even when the session ends mid-reply.
+                self._assistant_active = False
+                await self.event_bus.dispatch(ev.AssistantStoppedResponding(interrupted=True))
             await self.event_bus.dispatch(ev.AgentStopped(reason=self._stop_reason, error=self._error))
             await self.event_bus.aclose()
             self._running = False

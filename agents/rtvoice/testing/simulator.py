@@ -149,6 +149,9 @@ class RealtimeSimulator:
         self.sessions: list[SimulatedSession] = []
         #: Close codes of finished connections, in order.
         self.close_codes: list[int | None] = []
+        #: ``time.monotonic()`` when each connection's close began on the server side (a fault, the
+        #: session cap, or the client's close), in order; tests measure how fast clients react.
+        self.close_times: list[float] = []
         self._connections_open = 0
         self._idle = asyncio.Event()
 
@@ -300,6 +303,8 @@ class RealtimeSimulator:
             pass
         except* ConnectionClosed:
             pass
+        finally:
+            self.close_times.append(link.closed_at if link.closed_at is not None else time.monotonic())
 
     async def _read(
         self, ws: ServerConnection, session: SimulatedSession, link: _Link, response_ready: asyncio.Event
@@ -352,9 +357,11 @@ class _Link:
         self.lock = asyncio.Lock()
         self.sent = 0
         self.closed = False
+        self.closed_at: float | None = None
 
     async def close(self, code: int, reason: str) -> None:
         self.closed = True
+        self.closed_at = time.monotonic()
         await self.ws.close(code, reason)
 
     async def send_all(self, events: list[dict[str, Any]]) -> None:
@@ -363,7 +370,12 @@ class _Link:
                 return
             number = self.sent + 1
             if number == self.faults.stall_at_event:
-                await asyncio.sleep(self.faults.stall_seconds)
+                # Stall, but notice a close meanwhile (the client gave up, or the simulator is closing).
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.ws.wait_closed(), self.faults.stall_seconds)
+                if self.ws.close_code is not None:
+                    self.closed = True
+                    return
             if number == self.faults.error_at_event:
                 await self.ws.send(
                     json.dumps(

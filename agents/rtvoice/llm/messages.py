@@ -175,12 +175,15 @@ class ChatUsage:
         prompt_tokens: input tokens, cached ones included.
         completion_tokens: output tokens.
         cached_tokens: the part of ``prompt_tokens`` served from the prompt cache (billed lower).
+        completion_id: the completion's id (``chatcmpl-...``), which identifies the call for
+            de-duplicated usage tracking; None when the model reported none.
     """
 
     model: str = ""
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0
+    completion_id: str | None = None
 
     @property
     def total_tokens(self) -> int:

@@ -114,7 +114,7 @@ def _read_completion(completion: ChatCompletion, where: str) -> ChatResult:
         for call in message.tool_calls or ()
         if call.type == "function"
     )
-    usage = ChatUsage(model=completion.model)
+    usage = ChatUsage(model=completion.model, completion_id=completion.id)
     if completion.usage is not None:
         details = completion.usage.prompt_tokens_details
         usage = ChatUsage(
@@ -122,6 +122,7 @@ def _read_completion(completion: ChatCompletion, where: str) -> ChatResult:
             prompt_tokens=completion.usage.prompt_tokens,
             completion_tokens=completion.usage.completion_tokens,
             cached_tokens=(details.cached_tokens or 0) if details is not None else 0,
+            completion_id=completion.id,
         )
     return ChatResult(
         text=message.content,

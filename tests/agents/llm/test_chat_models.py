@@ -60,6 +60,7 @@ async def test_text_reply_with_usage_and_the_exact_wire_request() -> None:
     assert result.model == "gpt-4o-mini"
     assert result.id is not None and result.id.startswith("chatcmpl-")
     assert result.usage.model == "gpt-4o-mini"
+    assert result.usage.completion_id == result.id
     assert result.usage.completion_tokens == 3  # 12 characters
     assert result.usage.prompt_tokens > 0
     assert result.usage.total_tokens == result.usage.prompt_tokens + result.usage.completion_tokens

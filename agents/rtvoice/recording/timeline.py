@@ -88,9 +88,10 @@ class _Track:
         for seg in self.segments:
             if seg.start >= last:
                 break
+            # Audio before ``first`` was forgotten when it was emitted, and no segment is empty, so
+            # every segment that starts before ``last`` overlaps the window.
             a, b = max(seg.start, first), min(seg.end, last)
-            if a < b:
-                out[a - first : b - first] += seg.samples[a - seg.start : b - seg.start]
+            out[a - first : b - first] += seg.samples[a - seg.start : b - seg.start]
 
     def forget_before(self, position: int) -> None:
         """Drop audio before ``position`` (it has been emitted)."""

@@ -158,6 +158,16 @@ def test_a_cut_cannot_reach_back_into_audio_already_emitted() -> None:
     assert not right[at(300) :].any()
 
 
+def test_agent_audio_scheduled_in_the_already_written_past_starts_at_the_written_position() -> None:
+    tl = RecordingTimeline(stereo=True, hold_ms=0)
+    written = tl.advance(1000)
+    tl.schedule_agent(ramp(100, 1), 500)  # a late report of audio that "started" at 500 ms
+    assert tl.agent_shifted_ms == 500
+    _, right = stereo(written + tl.finish(1100))
+    np.testing.assert_array_equal(right[at(1000) :], samples(ramp(100, 1)))
+    assert not right[: at(1000)].any()
+
+
 def test_agent_audio_is_held_back_until_its_time_has_passed() -> None:
     tl = RecordingTimeline(stereo=True)
     tl.schedule_agent(ramp(2000, 1), 0)

@@ -72,6 +72,17 @@ def test_partial_frames_and_writes_after_close_are_refused(tmp_path: Path) -> No
     assert got.tolist() == [1, 2]
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+def test_a_write_error_is_raised_and_the_file_closed() -> None:
+    with pytest.raises(OSError):  # /dev/full accepts the open and fails every write: disk full
+        WavStreamWriter("/dev/full", sample_rate=16000, channels=1)
+
+
+def test_the_format_is_reported(tmp_path: Path) -> None:
+    with WavStreamWriter(tmp_path / "f.wav", sample_rate=16000, channels=2) as writer:
+        assert (writer.sample_rate, writer.channels, writer.path) == (16000, 2, tmp_path / "f.wav")
+
+
 @pytest.mark.parametrize(("rate", "channels"), [(0, 1), (24000, 0), (24000, True), (24000.0, 1)])
 def test_bad_format_arguments_raise(tmp_path: Path, rate: int, channels: int) -> None:
     with pytest.raises(ConfigurationError):

@@ -172,3 +172,16 @@ def test_malformed_prices_raise_configuration_error(bad: dict[str, object]) -> N
 def test_empty_model_names_are_refused() -> None:
     with pytest.raises(ConfigurationError):
         PricingCatalog({"": ModelPrice()}, date="d", source="s")
+
+
+def test_an_unknown_model_with_only_audio_seconds_is_flagged_and_one_without_usage_is_not() -> None:
+    catalog = PricingCatalog.default()
+    seconds = catalog.estimate([("transcription", "new-asr", TokenUsage(), Decimal(12))])
+    assert not seconds.is_complete and "12 s of audio" in seconds.notes[0]
+    nothing = catalog.estimate([("transcription", "new-asr", TokenUsage(), ZERO)])
+    assert nothing.is_complete and nothing.total == 0 and nothing.notes == ()
+
+
+def test_a_price_source_must_be_text() -> None:
+    with pytest.raises(ConfigurationError, match="source"):
+        ModelPrice(source=7)  # type: ignore[arg-type]

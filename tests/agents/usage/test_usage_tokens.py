@@ -51,6 +51,8 @@ def test_addition_adds_every_field() -> None:
     assert doubled.input_audio == 9980 and doubled.cached_text == 400 and doubled.output_audio == 4000
     assert doubled.total_tokens == 2 * 8300 + 3
     assert TokenUsage() + TokenUsage() == TokenUsage()
+    with pytest.raises(TypeError):
+        TokenUsage() + 1  # type: ignore[operator]
 
 
 def test_totals_without_a_breakdown_are_kept_as_unclassified_not_guessed() -> None:
@@ -103,7 +105,13 @@ def test_transcription_usage_is_tokens_or_an_exact_duration() -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    [{"type": "duration", "seconds": -1.0}, {"type": "minutes", "seconds": 1}, {"type": "tokens"}],
+    [
+        {"type": "duration", "seconds": -1.0},
+        {"type": "duration", "seconds": float("nan")},
+        {"type": "duration", "seconds": float("inf")},
+        {"type": "minutes", "seconds": 1},
+        {"type": "tokens"},
+    ],
 )
 def test_malformed_transcription_usage_raises_remote_protocol_error(bad: dict[str, Any]) -> None:
     with pytest.raises(RemoteProtocolError):

@@ -16,11 +16,13 @@ from rtvoice.supervisor.loop import (
     ToolOutput,
 )
 from rtvoice.supervisor.outcome import (
+    CANCEL_TOOL_NAME,
     CANCELLED,
     CLARIFICATION_NEEDED,
     NOT_RUNNING,
     REQUEST_IN_PROGRESS,
     UPDATE_QUEUED,
+    UPDATE_TOOL_NAME,
     WAITING_FOR_ANSWER,
     Cancelled,
     Clarify,
@@ -32,6 +34,7 @@ from rtvoice.supervisor.outcome import (
     SupervisorOutcome,
     SupervisorState,
     clarify_instructions,
+    control_tool_definitions,
     outcome_output,
     route_call,
 )
@@ -44,6 +47,7 @@ from rtvoice.supervisor.supervisor import (
 
 __all__ = [
     "CANCELLED",
+    "CANCEL_TOOL_NAME",
     "CLARIFICATION_NEEDED",
     "CLARIFY_TOOL",
     "DEFAULT_HANDOFF_INSTRUCTIONS",
@@ -52,6 +56,7 @@ __all__ = [
     "NOT_RUNNING",
     "REQUEST_IN_PROGRESS",
     "UPDATE_QUEUED",
+    "UPDATE_TOOL_NAME",
     "WAITING_FOR_ANSWER",
     "CallModel",
     "Cancelled",
@@ -71,6 +76,7 @@ __all__ = [
     "ToolRegistry",
     "ToolRunResult",
     "clarify_instructions",
+    "control_tool_definitions",
     "outcome_output",
     "route_call",
 ]

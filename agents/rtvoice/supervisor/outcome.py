@@ -18,10 +18,12 @@ from typing import Any, TypeAlias
 
 __all__ = [
     "CANCELLED",
+    "CANCEL_TOOL_NAME",
     "CLARIFICATION_NEEDED",
     "NOT_RUNNING",
     "REQUEST_IN_PROGRESS",
     "UPDATE_QUEUED",
+    "UPDATE_TOOL_NAME",
     "WAITING_FOR_ANSWER",
     "Cancelled",
     "Clarify",
@@ -33,6 +35,7 @@ __all__ = [
     "SupervisorOutcome",
     "SupervisorState",
     "clarify_instructions",
+    "control_tool_definitions",
     "outcome_output",
     "route_call",
 ]
@@ -49,6 +52,10 @@ CANCELLED = "Supervisor task cancelled."
 UPDATE_QUEUED = "Update passed to the supervisor."
 #: Output for ``cancel_supervisor`` / ``update_supervisor`` when no task is running or waiting.
 NOT_RUNNING = "No supervisor task is running."
+#: The realtime tool that cancels the task (offered while a task runs or waits, as in 0.7.0).
+CANCEL_TOOL_NAME = "cancel_supervisor"
+#: The realtime tool that passes new information to the task (``message``).
+UPDATE_TOOL_NAME = "update_supervisor"
 
 
 class SupervisorState(enum.Enum):
@@ -195,3 +202,38 @@ def route_call(state: SupervisorState, arguments_json: str | None) -> Start | Re
         # No question is open, so the answer cannot resume anything; it is still information.
         return Start(f"{task.strip()}\n\nThe user also said: {answer}")
     return Start(task.strip())
+
+
+def control_tool_definitions() -> list[dict[str, Any]]:
+    """The realtime function tools that control a task: ``cancel_supervisor`` and ``update_supervisor``.
+
+    rtvoice 0.7.0 added them with a tools-only ``session.update`` when a task started and removed them
+    when it ended. Answer them with :data:`CANCELLED` / :data:`UPDATE_QUEUED`, or :data:`NOT_RUNNING`
+    when :meth:`Supervisor.cancel` / :meth:`Supervisor.update` return False.
+
+    Returns:
+        Two definitions, each valid as the SDK's ``RealtimeFunctionTool``.
+    """
+    return [
+        {
+            "type": "function",
+            "name": CANCEL_TOOL_NAME,
+            "description": "Cancel the supervisor's task, when the user no longer wants it done.",
+            "parameters": {"type": "object", "properties": {}, "required": []},
+        },
+        {
+            "type": "function",
+            "name": UPDATE_TOOL_NAME,
+            "description": (
+                "Pass new information or a change from the user to the supervisor's running task "
+                "(for example a different time or party size)."
+            ),
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "message": {"type": "string", "description": "What the user added or changed."}
+                },
+                "required": ["message"],
+            },
+        },
+    ]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import json
+from pathlib import Path
 
 import pytest
 
@@ -321,3 +323,18 @@ def test_configuration_is_checked_at_construction() -> None:
         SupervisorLoop("i", [ToolSpec("done")])
     with pytest.raises(ConfigurationError, match="at least 1"):
         SupervisorLoop("i", max_iterations=0)
+
+
+@pytest.mark.parametrize("module", ["supervisor/loop.py", "supervisor/outcome.py", "llm/messages.py"])
+def test_core_modules_import_no_io_clock_or_ids(module: str) -> None:
+    import rtvoice
+
+    source = Path(rtvoice.__file__).parent / module
+    imported: set[str] = set()
+    for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module is not None:
+            imported.add(node.module.split(".")[0])
+    forbidden = {"asyncio", "time", "uuid", "random", "socket", "openai", "httpx", "starlette", "uvicorn"}
+    assert imported & forbidden == set()

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
+from openai.types.realtime import RealtimeFunctionTool
 
 from rtvoice.supervisor import (
+    CANCEL_TOOL_NAME,
     CANCELLED,
     CLARIFICATION_NEEDED,
     REQUEST_IN_PROGRESS,
+    UPDATE_TOOL_NAME,
     WAITING_FOR_ANSWER,
     Cancelled,
     Clarify,
@@ -21,6 +24,7 @@ from rtvoice.supervisor import (
     SupervisorOutcome,
     SupervisorState,
     clarify_instructions,
+    control_tool_definitions,
     outcome_output,
     route_call,
 )
@@ -89,3 +93,13 @@ def test_route_call_reports_bad_json() -> None:
     assert isinstance(routed, Reply) and routed.output.startswith(
         "Error: the supervisor arguments are not valid JSON"
     )
+
+
+def test_control_tools_are_valid_realtime_function_tools() -> None:
+    tools = [RealtimeFunctionTool.model_validate(d) for d in control_tool_definitions()]
+    assert (
+        [t.name for t in tools]
+        == [CANCEL_TOOL_NAME, UPDATE_TOOL_NAME]
+        == ["cancel_supervisor", "update_supervisor"]
+    )
+    assert control_tool_definitions()[1]["parameters"]["required"] == ["message"]

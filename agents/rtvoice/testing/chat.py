@@ -465,11 +465,28 @@ def _common_prefix(a: str, b: str) -> int:
 
 
 class _EmbeddedServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._exit = asyncio.Event()
+
+    def request_exit(self) -> None:
+        self.should_exit = True
+        self._exit.set()
+
     # serve() would take over SIGINT/SIGTERM for the whole process; a helper inside tests or a user's
     # program must leave the signal handlers alone.
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def main_loop(self) -> None:
+        # uvicorn polls should_exit every 0.1 s; waiting on an event makes aclose() prompt. on_tick still
+        # runs once a second (counter % 10 == 0), which keeps the Date header current.
+        counter = 0
+        while not await self.on_tick(counter):
+            counter += 10
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._exit.wait(), 1.0)
 
 
 class ChatCompletionsSimulator:
@@ -579,7 +596,7 @@ class ChatCompletionsSimulator:
     async def aclose(self) -> None:
         """Stop listening and close every connection."""
         if self._server is not None and self._task is not None:
-            self._server.should_exit = True
+            self._server.request_exit()
             await self._task
         self._server = None
         self._task = None

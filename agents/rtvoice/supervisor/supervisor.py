@@ -212,7 +212,8 @@ class Supervisor:
         try:
             self._loop = SupervisorLoop(self.instructions, self._tool_specs(), self.max_iterations)
             self._model()
-        except (VoiceAgentError, ValueError) as exc:
+        except (VoiceAgentError, ValueError) as exc:  # no key for the default model, a bad tool definition
+            log.warning("supervisor cannot start: %s", exc)
             return Failed(str(exc))
         self._tool_context = self._make_context(context)
         if history_text is None:

@@ -162,8 +162,10 @@ class WavInputDevice(AudioInputDevice):
             if self.realtime:
                 delay = t0 + self._streamed_ms / 1000.0 / self.speed - loop.time()
                 if delay > 0:
+                    # asyncio.timeout, not wait_for: no task per chunk (wait_for makes one on 3.11).
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._stopped.wait(), delay)
+                        async with asyncio.timeout(delay):
+                            await self._stopped.wait()
             else:
                 await asyncio.sleep(0)  # stay cooperative when the consumer never awaits
             if self._stopped.is_set():

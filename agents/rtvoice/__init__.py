@@ -39,6 +39,10 @@ from rtvoice.options import (
     TranscriptionModel,
 )
 from rtvoice.providers import AzureOpenAIProvider, OpenAIProvider, RealtimeProvider
+from rtvoice.recording import CallRecorder
+from rtvoice.supervisor import Supervisor
+from rtvoice.tools import Inject, ToolContext, ToolResult, Tools
+from rtvoice.usage import CostEstimate, PricingCatalog, UsageReport, UsageTracker
 from rtvoice.views import AgentResult
 
 __all__ = [
@@ -50,6 +54,7 @@ __all__ = [
     "AudioInputDevice",
     "AudioOutputDevice",
     "AzureOpenAIProvider",
+    "CallRecorder",
     "ConfigurationError",
     "ConnectionClosed",
     "ConnectionClosedError",
@@ -57,11 +62,14 @@ __all__ = [
     "ConversationHistory",
     "ConversationSeed",
     "ConversationTurn",
+    "CostEstimate",
     "EventBus",
+    "Inject",
     "LocalProtocolError",
     "NoiseReduction",
     "NullOutputDevice",
     "OpenAIProvider",
+    "PricingCatalog",
     "ProtocolError",
     "RealtimeAgent",
     "RealtimeModel",
@@ -71,9 +79,15 @@ __all__ = [
     "SemanticEagerness",
     "SemanticVAD",
     "ServerVAD",
+    "Supervisor",
+    "ToolContext",
     "ToolError",
+    "ToolResult",
+    "Tools",
     "TranscriptionModel",
     "UpstreamError",
+    "UsageReport",
+    "UsageTracker",
     "VoiceAgentError",
     "WavInputDevice",
     "WavOutputDevice",

@@ -32,7 +32,7 @@ from openai.types.websocket_connection_options import WebSocketConnectionOptions
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidHandshake
 
 from rtvoice import events as ev
-from rtvoice.audio import AudioInputDevice, AudioOutputDevice
+from rtvoice.audio import AudioFormat, AudioInputDevice, AudioOutputDevice
 from rtvoice.conversation import ConversationHistory, ConversationSeed
 from rtvoice.event_bus import EventBus
 from rtvoice.exceptions import ConfigurationError
@@ -72,7 +72,13 @@ from rtvoice.realtime import (
     UserTranscript,
     encode_client_event,
 )
+from rtvoice.recording import CallRecorder
+from rtvoice.supervisor import Supervisor
+from rtvoice.tool_calls import DEFAULT_TOOL_TIMEOUT_S, ToolCalls
+from rtvoice.tools import ToolContext, Tools
+from rtvoice.usage import PricingCatalog, UsageReport, UsageTracker
 from rtvoice.views import AgentResult, StopReason
+from rtvoice_codecs import StreamResampler, alaw_to_pcm16, ulaw_to_pcm16
 
 __all__ = ["RealtimeAgent"]
 
@@ -104,19 +110,25 @@ class RealtimeAgent:
         output_modalities: ``["audio"]`` (audio plus transcript) or ``["text"]``.
         noise_reduction: input noise reduction (default far field), or None.
         turn_detection: ``SemanticVAD()`` (default), ``ServerVAD(...)``, or None for manual turns.
-        tools: a ``Tools`` registry (tool calling arrives with the complete agent).
-        supervisor: a ``Supervisor`` (arrives with the complete agent).
+        tools: a :class:`~rtvoice.tools.Tools` registry. Tools run as tasks (sync ones in a thread), so
+            audio and barge-in go on; every call gets an output, an error text when it fails.
+        supervisor: a :class:`~rtvoice.supervisor.Supervisor`, offered to the model as the tool
+            ``supervisor``.
         audio_input: the microphone; default the sound card (the ``audio`` extra).
         audio_output: the speaker; default the sound card.
         context: your object, injectable into tools.
         listener: an :class:`~rtvoice.listener.AgentListener`.
         conversation_seed: synthetic history sent before the microphone opens.
-        recording_path: where to record the session (arrives with the complete agent).
+        recording_path: where to record the session: a WAV (24 kHz, mono mix) streamed to disk as the call
+            runs, caller and assistant on one real timeline, pauses kept, audio cut at barge-in left out.
         inactivity_timeout_enabled: stop after ``inactivity_timeout_seconds`` of user silence.
         inactivity_timeout_seconds: the timeout.
         provider: ``OpenAIProvider()`` (default, honours ``OPENAI_API_KEY``/``OPENAI_BASE_URL``) or
             ``AzureOpenAIProvider(...)``.
         api_key: shorthand for ``OpenAIProvider(api_key=...)``; not together with ``provider``.
+        recording_stereo: record caller left, assistant right instead of a mono mix.
+        tool_timeout: seconds a tool may run before the model is told it timed out.
+        pricing: prices for the cost estimate (default: the built-in, dated table).
 
     Raises:
         ConfigurationError: an invalid combination of arguments (checked here, before any I/O).
@@ -133,8 +145,8 @@ class RealtimeAgent:
         output_modalities: Sequence[Literal["audio", "text"]] = ("audio",),
         noise_reduction: NoiseReduction | None = NoiseReduction.FAR_FIELD,
         turn_detection: TurnDetection | None = None,
-        tools: Any = None,
-        supervisor: Any = None,
+        tools: Tools | None = None,
+        supervisor: Supervisor | None = None,
         audio_input: AudioInputDevice | None = None,
         audio_output: AudioOutputDevice | None = None,
         context: Any = None,
@@ -145,6 +157,9 @@ class RealtimeAgent:
         inactivity_timeout_seconds: float | None = None,
         provider: RealtimeProvider | None = None,
         api_key: str | None = None,
+        recording_stereo: bool = False,
+        tool_timeout: float = DEFAULT_TOOL_TIMEOUT_S,
+        pricing: PricingCatalog | None = None,
     ) -> None:
         if api_key is not None and provider is not None:
             raise ConfigurationError(
@@ -179,6 +194,11 @@ class RealtimeAgent:
         )
         self.tools = tools
         self.supervisor = supervisor
+        if supervisor is not None and self.transcription_model is None:
+            # The supervisor reads the conversation; without user transcripts it would see only half of it.
+            self.transcription_model = TranscriptionModel.WHISPER_1.value
+        self.recording_stereo = recording_stereo
+        self.pricing = pricing
         self.audio_input = audio_input
         self.audio_output = audio_output
         self.context = context
@@ -190,6 +210,14 @@ class RealtimeAgent:
         self._api_key = api_key
         self.event_bus = EventBus()
         self.history = ConversationHistory()
+        self._tool_calls = ToolCalls(
+            tools=tools,
+            supervisor=supervisor,
+            instructions=instructions,
+            bus=self.event_bus,
+            usage=UsageTracker(pricing),
+            tool_timeout=tool_timeout,
+        )
         if listener is not None:
             attach_listener(self.event_bus, listener)
             if self.output_modalities == "audio" and type(listener).on_assistant_transcript_delta is not (
@@ -210,6 +238,11 @@ class RealtimeAgent:
         self._core_deadline: float | None = None
         self._assistant_active = False
         self._inactivity: InactivityTimer | None = None
+        self._usage = UsageTracker(pricing)
+        self._recorder: CallRecorder | None = None
+        self._call_ms = 0.0  # the call's clock: milliseconds of microphone audio streamed
+        self._record_in = _ToPcm24(AudioFormat.PCM16_24K)
+        self._record_out: _ToPcm24 | None = None
 
     # -- public API -----------------------------------------------------------------------------------
 
@@ -231,6 +264,11 @@ class RealtimeAgent:
         if self._running:
             raise RuntimeError("this RealtimeAgent is already running; create one agent per session")
         self._running = True
+        if self.event_bus.closed:  # a second run: the first one closed its bus
+            self.event_bus = EventBus()
+            self._tool_calls.bus = self.event_bus
+            if self.listener is not None:
+                attach_listener(self.event_bus, self.listener)
         self._stop_event = asyncio.Event()
         self._wake = asyncio.Event()
         self._ready = asyncio.Event()
@@ -238,6 +276,9 @@ class RealtimeAgent:
         self._core_deadline = None
         self._assistant_active = False
         self.history = ConversationHistory()
+        self._usage = UsageTracker(self.pricing)
+        self._tool_calls.usage = self._usage
+        self._call_ms = 0.0
         self._inactivity = (
             InactivityTimer(self.inactivity_timeout_seconds)
             if self.inactivity_timeout_seconds is not None
@@ -259,13 +300,21 @@ class RealtimeAgent:
             await self.event_bus.dispatch(ev.AgentStopped(reason=self._stop_reason, error=self._error))
             await self.event_bus.aclose()
             self._running = False
+        recording = (
+            self.recording_path if self.recording_path is not None and self.recording_path.exists() else None
+        )
         return AgentResult(
             turns=self.history.turns,
-            recording_path=None,
+            recording_path=recording,
+            usage=self._usage.report(),
             stop_reason=self._stop_reason,
             error=self._error,
             duration_seconds=time.monotonic() - started,
         )
+
+    def usage_report(self) -> UsageReport:
+        """Token usage and cost so far (cheap; safe to call while the agent runs)."""
+        return self._usage.report()
 
     async def start(self) -> AgentResult:
         """The 0.7.0 name of :meth:`run`."""
@@ -319,6 +368,7 @@ class RealtimeAgent:
             transcription_model=self.transcription_model,
             noise_reduction=self.noise_reduction,
             turn_detection=self.turn_detection,
+            tools=tuple(self._tool_calls.definitions()),
         )
 
     def _devices(self) -> tuple[AudioInputDevice, AudioOutputDevice]:
@@ -348,6 +398,7 @@ class RealtimeAgent:
         client = provider.create_client()
         options = provider.connect_options(self.model)
         log.info("connecting to %s, model %s", provider.describe(), options.model)
+        connected = False
         try:
             async with client.realtime.connect(
                 model=options.model,
@@ -358,9 +409,15 @@ class RealtimeAgent:
                 ),
             ) as conn:
                 self._conn = conn
+                connected = True
                 await speaker.start()
+                self._start_recording(mic.format, speaker.format)
+                context = ToolContext(
+                    event_bus=self.event_bus, context=self.context, conversation_history=self.history
+                )
                 try:
                     async with asyncio.TaskGroup() as tasks:
+                        self._tool_calls.bind(tasks, core, self._execute, context)
                         tasks.create_task(self._read(conn, core, speaker), name="rtvoice-reader")
                         tasks.create_task(self._microphone(core, mic), name="rtvoice-microphone")
                         tasks.create_task(self._clock(core, speaker), name="rtvoice-clock")
@@ -371,13 +428,16 @@ class RealtimeAgent:
                     pass
                 finally:
                     self._conn = None
+                    self._tool_calls.unbind()
                     await self._stop_device(mic.stop, "microphone")
                     await self._stop_device(speaker.stop, "speaker")
+                    self._finish_recording()
         except* (OSError, TimeoutError, InvalidHandshake, ConnectionClosed) as group:
             first = group.exceptions[0]
-            self._request_stop(
-                "error", ev.AgentError(type="connection_error", message=f"cannot connect: {first}")
-            )
+            if connected:
+                log.error("session failed", exc_info=first)
+            what = "session failed" if connected else "cannot connect"
+            self._request_stop("error", ev.AgentError(type="connection_error", message=f"{what}: {first}"))
         except* Exception as group:
             # The top of the session: log with the traceback, end the run with the error.
             failure = group.exceptions[0]
@@ -385,8 +445,27 @@ class RealtimeAgent:
             self._request_stop("error", ev.AgentError(type=type(failure).__name__, message=str(failure)))
         finally:
             self._core = None
+            self._finish_recording()
+            await self._tool_calls.aclose()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(client.close(), CLOSE_TIMEOUT_S)
+
+    # -- recording ------------------------------------------------------------------------------------
+
+    def _start_recording(self, input_format: AudioFormat, output_format: AudioFormat) -> None:
+        if self.recording_path is None:
+            return
+        self._recorder = CallRecorder(self.recording_path, stereo=self.recording_stereo)
+        self._record_in = _ToPcm24(input_format)
+        self._record_out = _ToPcm24(output_format)
+
+    def _finish_recording(self) -> None:
+        recorder, self._recorder = self._recorder, None
+        if recorder is not None:
+            try:
+                recorder.close(self._call_ms)
+            except Exception:  # keep ending the session; the file keeps what was written (valid header)
+                log.exception("closing the recording failed")
 
     async def _stop_device(self, stop: Any, name: str) -> None:
         try:
@@ -424,8 +503,14 @@ class RealtimeAgent:
         await self._ready.wait()
         try:
             await mic.start()
+            bytes_per_ms = mic.format.bytes_per_ms
             async for chunk in mic.stream_chunks():
                 if chunk:
+                    start_ms = self._call_ms
+                    self._call_ms += len(chunk) / bytes_per_ms
+                    if self._recorder is not None:
+                        self._recorder.add_caller(self._record_in.convert(chunk), start_ms)
+                        self._recorder.advance(self._call_ms)
                     await self._execute(core.send_audio(chunk))
         except Exception as exc:  # the microphone failed: end the session with a clear error
             log.exception("microphone failed")
@@ -500,12 +585,16 @@ class RealtimeAgent:
             elif isinstance(action, PlayAudio):
                 assert self.audio_output is not None
                 await self.audio_output.play_chunk(action.audio)
+                if self._recorder is not None and self._record_out is not None:
+                    self._recorder.schedule_agent(self._record_out.convert(action.audio), self._call_ms)
                 if not self._assistant_active:
                     self._assistant_active = True
                     self._poke()
             elif isinstance(action, ClearPlayback):
                 assert self.audio_output is not None and self._core is not None
                 await self.audio_output.clear_buffer()
+                if self._recorder is not None:
+                    self._recorder.cut_agent(self._call_ms)
                 played = self.audio_output.played_ms
                 if played is not None:
                     await self._execute(self._core.receive_playback_cleared(played))
@@ -531,6 +620,11 @@ class RealtimeAgent:
                     self._arm_inactivity()
             elif isinstance(action, UserTranscript):
                 bus.dispatch_nowait(ev.UserTranscript(transcript=action.text, item_id=action.item_id))
+                if action.usage is not None and self.transcription_model is not None:
+                    if self._usage.add_transcription(
+                        action.item_id, 0, self.transcription_model, action.usage
+                    ):
+                        bus.dispatch_nowait(ev.UsageUpdated(report=self._usage.report()))
             elif isinstance(action, AssistantResponseStarted):
                 self._assistant_active = True
                 if self._inactivity is not None:
@@ -548,9 +642,11 @@ class RealtimeAgent:
                 bus.dispatch_nowait(ev.AssistantStoppedResponding(interrupted=action.interrupted))
                 self._arm_inactivity()
             elif isinstance(action, ToolCall):
-                await self._answer_tool_call(action)
+                self._tool_calls.receive(action)
             elif isinstance(action, ResponseFinished):
-                pass  # usage accounting arrives with the complete agent
+                if action.usage is not None and action.response_id is not None:
+                    if self._usage.add_response(action.response_id, self.model, action.usage):
+                        bus.dispatch_nowait(ev.UsageUpdated(report=self._usage.report()))
             elif isinstance(action, UpstreamErrorReceived):
                 error = ev.AgentError(
                     type=action.type,
@@ -565,8 +661,16 @@ class RealtimeAgent:
                 else:
                     log.warning("upstream error %s: %s", action.code, action.message)
 
-    async def _answer_tool_call(self, call: ToolCall) -> None:
-        # Every call gets an output, so the model never waits (tool calling proper is the next issue).
-        assert self._core is not None
-        output = f"Error: there is no tool named '{call.name}'. No tools are available in this session."
-        await self._execute(self._core.send_function_output(call.call_id, output))
+
+class _ToPcm24:
+    """Converts one stream of device audio to PCM16 at 24 kHz for the recording."""
+
+    def __init__(self, audio_format: AudioFormat) -> None:
+        self.format = audio_format
+        self._resampler = None if audio_format is AudioFormat.PCM16_24K else StreamResampler(8000, 24000)
+
+    def convert(self, audio: bytes) -> bytes:
+        if self._resampler is None:
+            return audio
+        pcm = ulaw_to_pcm16(audio) if self.format is AudioFormat.PCMU_8K else alaw_to_pcm16(audio)
+        return self._resampler.process(pcm)

@@ -28,6 +28,9 @@ __all__ = [
     "AssistantTranscriptDelta",
     "SupervisorFinished",
     "SupervisorStarted",
+    "ToolFinished",
+    "ToolStarted",
+    "UsageUpdated",
     "UserInactivityCountdown",
     "UserInactivityTimeout",
     "UserStartedSpeaking",
@@ -262,3 +265,48 @@ class UserInactivityTimeout(AgentEvent):
     """
 
     timeout_seconds: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolStarted(AgentEvent):
+    """A tool call started running.
+
+    Args:
+        call_id: the model's call id.
+        name: the tool called.
+        status: the tool's rendered ``status`` text, when it has one (it is also spoken).
+    """
+
+    call_id: str
+    name: str
+    status: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolFinished(AgentEvent):
+    """A tool call finished; its output went to the model.
+
+    Args:
+        call_id: the model's call id.
+        name: the tool called.
+        ok: whether it returned a result (False: the model got an error text).
+        error: the error text, when it failed.
+        duration_s: how long it ran.
+    """
+
+    call_id: str
+    name: str
+    ok: bool
+    error: str | None = None
+    duration_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class UsageUpdated(AgentEvent):
+    """Token usage changed (a response, a transcription or a supervisor call was counted).
+
+    Args:
+        report: the :class:`~rtvoice.usage.UsageReport` so far, with its cost estimate.
+    """
+
+    report: object

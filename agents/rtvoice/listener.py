@@ -24,7 +24,12 @@ callback                               event
 ``on_supervisor_started()``            :class:`~rtvoice.events.SupervisorStarted`
 ``on_supervisor_finished()``           :class:`~rtvoice.events.SupervisorFinished`
 ``on_user_inactivity_countdown(s)``    :class:`~rtvoice.events.UserInactivityCountdown`
+``on_tool_status(name, status)``       :class:`~rtvoice.events.ToolStarted` (tools with a ``status``)
+``on_usage_updated(report)``           :class:`~rtvoice.events.UsageUpdated`
 =====================================  =======================================================
+
+The last two go beyond the 0.7.0 README: 0.7.0 rendered ``status`` texts but never delivered them, and
+had no token tracking.
 
 Events without a callback (:class:`~rtvoice.events.UserInactivityTimeout`, or your own ``AgentEvent``
 subclasses) are ignored by the bridge; subscribe to them on the bus directly. A subclass of one of the
@@ -32,6 +37,8 @@ events above reaches the same callback as its base.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from rtvoice.event_bus import EventBus, Subscription
 from rtvoice.events import (
@@ -48,6 +55,8 @@ from rtvoice.events import (
     AssistantTranscriptDelta,
     SupervisorFinished,
     SupervisorStarted,
+    ToolStarted,
+    UsageUpdated,
     UserInactivityCountdown,
     UserStartedSpeaking,
     UserStoppedSpeaking,
@@ -105,6 +114,12 @@ class AgentListener:
     async def on_user_inactivity_countdown(self, remaining_seconds: int) -> None:
         """Fires each second (5 down to 1) before the inactivity timeout stops the agent."""
 
+    async def on_tool_status(self, name: str, status: str) -> None:
+        """A tool with a ``status`` started; ``status`` is its rendered text (also spoken)."""
+
+    async def on_usage_updated(self, report: Any) -> None:
+        """Token usage changed; ``report`` is a :class:`~rtvoice.usage.UsageReport` with its cost."""
+
 
 class ListenerBridge:
     """An event handler that calls the matching :class:`AgentListener` callback.
@@ -158,6 +173,10 @@ class ListenerBridge:
                 await listener.on_supervisor_finished()
             case UserInactivityCountdown(remaining_seconds=remaining):
                 await listener.on_user_inactivity_countdown(remaining)
+            case ToolStarted(name=name, status=status) if status is not None:
+                await listener.on_tool_status(name, status)
+            case UsageUpdated(report=report):
+                await listener.on_usage_updated(report)
             case _:
                 pass  # no callback for this event (UserInactivityTimeout, custom events)
 

@@ -127,7 +127,7 @@ class Recorder(AgentListener):
 
 def test_listener_has_exactly_the_readme_callbacks_as_async_no_ops() -> None:
     public = sorted(name for name in vars(AgentListener) if not name.startswith("_"))
-    assert public == sorted(README_CALLBACKS)
+    assert public == sorted([*README_CALLBACKS, *EXTRA_CALLBACKS])
     for name in README_CALLBACKS:
         assert inspect.iscoroutinefunction(getattr(AgentListener, name)), name
     assert set(vars(Recorder)) >= set(README_CALLBACKS)  # the recorder below overrides them all
@@ -143,6 +143,29 @@ async def test_bridge_calls_each_callback_for_its_event_in_order() -> None:
     assert {name for name, _ in recorder.calls} == set(README_CALLBACKS)
     assert sub.delivered == len(SCRIPT)
     assert sub.errors == 0
+
+
+EXTRA_CALLBACKS = ["on_tool_status", "on_usage_updated"]
+
+
+async def test_callbacks_beyond_the_readme_tool_status_and_usage() -> None:
+    from rtvoice.events import ToolStarted, UsageUpdated
+
+    calls: list[tuple[str, object]] = []
+
+    class Extra(AgentListener):
+        async def on_tool_status(self, name: str, status: str) -> None:
+            calls.append(("status", (name, status)))
+
+        async def on_usage_updated(self, report: object) -> None:
+            calls.append(("usage", report))
+
+    async with EventBus() as bus:
+        attach_listener(bus, Extra())
+        await bus.dispatch(ToolStarted(call_id="c1", name="quiet_tool"))  # no status: no callback
+        await bus.dispatch(ToolStarted(call_id="c2", name="play_song", status="Playing Hey Jude now."))
+        await bus.dispatch(UsageUpdated(report="r1"))
+    assert calls == [("status", ("play_song", "Playing Hey Jude now.")), ("usage", "r1")]
 
 
 async def test_default_listener_methods_are_harmless_no_ops() -> None:

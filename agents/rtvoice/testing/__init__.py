@@ -14,6 +14,7 @@ from rtvoice.testing.brain import (
     Step,
     Turn,
 )
+from rtvoice.testing.chat import ChatCompletionsSimulator, ChatReply, ChatRequest, ErrorReply, ScriptedCall
 from rtvoice.testing.simulator import (
     Faults,
     RealtimeSimulator,
@@ -27,11 +28,16 @@ __all__ = [
     "Brain",
     "BrainContext",
     "CallFunction",
+    "ChatCompletionsSimulator",
+    "ChatReply",
+    "ChatRequest",
+    "ErrorReply",
     "EchoBrain",
     "Faults",
     "RealtimeSimulator",
     "Say",
     "ScriptedBrain",
+    "ScriptedCall",
     "Step",
     "Turn",
     "add_client_message_observer",

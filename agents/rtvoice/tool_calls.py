@@ -1,0 +1,258 @@
+"""Running the model's function calls for a session: tools and the supervisor, as owned tasks.
+
+Every :class:`~rtvoice.realtime.ToolCall` becomes a task in the session's task group, so audio, barge-in
+and other tools go on while it runs (0.7.0 ran tools inline and blocked everything). Every call gets a
+``function_call_output``: the result, or an error text the model can speak about (unknown tool, bad
+arguments, an exception, a timeout). The core batches the outputs of one response into one follow-up.
+
+Spoken tool messages (0.7.0 stored them and never used them):
+
+* ``status``: said as soon as the tool starts, and delivered to the listener (``on_tool_status``);
+* ``holding_instruction``: said when the tool is still running after :data:`HOLDING_AFTER_S` seconds;
+* ``result_instruction``: appended to the agent's own instructions for the follow-up response, so the
+  persona is kept (0.7.0 replaced the instructions).
+
+The supervisor is the tool ``supervisor``; while it runs, ``cancel_supervisor`` and ``update_supervisor``
+are offered too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from openai.types.realtime import RealtimeFunctionTool, RealtimeResponseCreateParams
+
+from rtvoice import events as ev
+from rtvoice.event_bus import EventBus
+from rtvoice.realtime import Action, RealtimeProtocol, ToolCall
+from rtvoice.supervisor import (
+    CANCEL_TOOL_NAME,
+    CANCELLED,
+    NOT_RUNNING,
+    UPDATE_QUEUED,
+    UPDATE_TOOL_NAME,
+    Cancelled,
+    Clarify,
+    Done,
+    Reply,
+    Start,
+    Supervisor,
+    SupervisorState,
+    clarify_instructions,
+    control_tool_definitions,
+    outcome_output,
+    route_call,
+)
+from rtvoice.tools import ToolContext, ToolResult, Tools
+from rtvoice.usage import UsageTracker
+
+__all__ = ["DEFAULT_TOOL_TIMEOUT_S", "HOLDING_AFTER_S", "ToolCalls"]
+
+log = logging.getLogger("rtvoice.tools")
+
+#: A tool still running after this long gets its ``holding_instruction`` spoken.
+HOLDING_AFTER_S = 0.8
+#: A tool that takes longer than this is answered with a timeout error.
+DEFAULT_TOOL_TIMEOUT_S = 30.0
+
+Execute = Callable[[list[Action]], Awaitable[None]]
+
+
+class ToolCalls:
+    """Runs a session's function calls.
+
+    Args:
+        tools: the agent's tools (None: an empty registry, so unknown names still get an error output).
+        supervisor: the agent's supervisor, if any.
+        instructions: the agent's own instructions, kept in front of every spoken tool message.
+        bus: where tool and supervisor events go.
+        usage: where the supervisor's chat usage is counted.
+        tool_timeout: seconds a tool may run.
+    """
+
+    def __init__(
+        self,
+        *,
+        tools: Tools | None,
+        supervisor: Supervisor | None,
+        instructions: str,
+        bus: EventBus,
+        usage: UsageTracker,
+        tool_timeout: float = DEFAULT_TOOL_TIMEOUT_S,
+    ) -> None:
+        self.tools = tools if tools is not None else Tools()
+        self.supervisor = supervisor
+        self.instructions = instructions
+        self.bus = bus
+        self.usage = usage
+        self.tool_timeout = tool_timeout
+        self._tasks: asyncio.TaskGroup | None = None
+        self._core: RealtimeProtocol | None = None
+        self._execute: Execute | None = None
+        self._context: ToolContext = ToolContext()
+
+    def definitions(self, *, supervising: bool = False) -> list[RealtimeFunctionTool]:
+        """The function tools to offer the model (with the supervisor's control tools while it runs)."""
+        found = list(self.tools.definitions())
+        if self.supervisor is not None:
+            found.append(RealtimeFunctionTool.model_validate(self.supervisor.tool_definition()))
+            if supervising:
+                found.extend(RealtimeFunctionTool.model_validate(d) for d in control_tool_definitions())
+        return found
+
+    def bind(
+        self, tasks: asyncio.TaskGroup, core: RealtimeProtocol, execute: Execute, context: ToolContext
+    ) -> None:
+        """Attach to a running session: calls run as tasks of ``tasks`` and answer through ``core``."""
+        self._tasks, self._core, self._execute, self._context = tasks, core, execute, context
+
+    def unbind(self) -> None:
+        """Detach at the end of the session (its task group has already cancelled the running calls)."""
+        self._tasks = self._core = self._execute = None
+
+    async def aclose(self) -> None:
+        """Release the supervisor's resources."""
+        if self.supervisor is not None:
+            await self.supervisor.aclose()
+
+    def receive(self, call: ToolCall) -> None:
+        """Start running ``call`` (a task owned by the session)."""
+        assert self._tasks is not None, "receive() needs bind() first"
+        self._tasks.create_task(self._run(call), name=f"rtvoice-tool-{call.name}")
+
+    # -- helpers --------------------------------------------------------------------------------------
+
+    def _instructions(self, extra: str) -> str:
+        return f"{self.instructions}\n\n{extra}" if self.instructions else extra
+
+    async def _answer(
+        self, call: ToolCall, output: str, *, follow_up: str | None = None, respond: bool = True
+    ) -> None:
+        if self._core is None or self._execute is None:
+            return  # the session ended while the call ran
+        params = (
+            RealtimeResponseCreateParams(instructions=self._instructions(follow_up)) if follow_up else None
+        )
+        await self._execute(
+            self._core.send_function_output(call.call_id, output, respond=respond, follow_up=params)
+        )
+
+    async def _say(self, text: str, *, exact: bool) -> None:
+        if self._core is None or self._execute is None:
+            return
+        how = (
+            f'Say exactly this to the user now: "{text}"' if exact else f"Tell the user now, briefly: {text}"
+        )
+        params = RealtimeResponseCreateParams(instructions=self._instructions(how), tool_choice="none")
+        await self._execute(self._core.request_response(params))
+
+    # -- one call -------------------------------------------------------------------------------------
+
+    async def _run(self, call: ToolCall) -> None:
+        try:
+            if self.supervisor is not None and call.name in (
+                "supervisor",
+                CANCEL_TOOL_NAME,
+                UPDATE_TOOL_NAME,
+            ):
+                await self._run_supervisor(call, self.supervisor)
+            else:
+                await self._run_tool(call)
+        except Exception as exc:  # the top of a task: whatever failed, the model still gets an output
+            log.exception("tool call %s failed", call.name)
+            await self._answer(call, f"Error: tool '{call.name}' failed: {type(exc).__name__}: {exc}")
+
+    async def _run_tool(self, call: ToolCall) -> None:
+        prepared = self.tools.prepare(call.name, call.arguments_json)
+        self.bus.dispatch_nowait(ev.ToolStarted(call_id=call.call_id, name=call.name, status=prepared.status))
+        if prepared.status:
+            await self._say(prepared.status, exact=True)
+        assert self._tasks is not None
+        running = self._tasks.create_task(prepared.run(context=self._context, timeout=self.tool_timeout))
+        holding = prepared.holding_instruction
+        if holding and not prepared.status:
+            done, _ = await asyncio.wait({running}, timeout=HOLDING_AFTER_S)
+            if not done:
+                await self._say(holding, exact=False)
+        result: ToolResult = await running
+        self.bus.dispatch_nowait(
+            ev.ToolFinished(
+                call_id=call.call_id,
+                name=call.name,
+                ok=result.ok,
+                error=result.error,
+                duration_s=result.duration_s,
+            )
+        )
+        await self._answer(call, result.output, follow_up=result.result_instruction)
+
+    async def _run_supervisor(self, call: ToolCall, supervisor: Supervisor) -> None:
+        if call.name == CANCEL_TOOL_NAME:
+            await self._answer(call, CANCELLED if supervisor.cancel() else NOT_RUNNING)
+            return
+        if call.name == UPDATE_TOOL_NAME:
+            message = _argument(call.arguments_json, "message")
+            await self._answer(call, UPDATE_QUEUED if message and supervisor.update(message) else NOT_RUNNING)
+            return
+        route = route_call(supervisor.state, call.arguments_json)
+        if isinstance(route, Reply):
+            await self._answer(call, route.output)
+            return
+        await self._set_tools(supervising=True)
+        if isinstance(route, Start):
+            self.bus.dispatch_nowait(ev.SupervisorStarted(task=route.task, call_id=call.call_id))
+            if supervisor.holding_instruction:
+                await self._say(supervisor.holding_instruction, exact=False)
+            history = self._context.conversation_history
+            outcome = await supervisor.run(
+                route.task,
+                history_text=history.format() if history is not None else None,
+                context=self._context,
+            )
+        else:
+            outcome = await supervisor.resume(route.answer)
+        for record in supervisor.usage:
+            self.usage.add_llm(
+                record.completion_id or f"{call.call_id}-{id(record)}",
+                record.model,
+                record.prompt_tokens,
+                record.completion_tokens,
+                record.cached_tokens,
+            )
+        if not isinstance(outcome, Clarify):
+            self.bus.dispatch_nowait(
+                ev.SupervisorFinished(
+                    success=outcome.success if isinstance(outcome, Done) else False,
+                    message=outcome.message if isinstance(outcome, Done) else outcome_output(outcome),
+                    call_id=call.call_id,
+                )
+            )
+        if supervisor.state is SupervisorState.IDLE:
+            await self._set_tools(supervising=False)
+        if isinstance(outcome, Clarify):
+            follow_up: str | None = clarify_instructions(outcome.question)
+        elif isinstance(outcome, Done):
+            follow_up = supervisor.result_instructions
+        else:
+            follow_up = None
+        await self._answer(
+            call, outcome_output(outcome), follow_up=follow_up, respond=not isinstance(outcome, Cancelled)
+        )
+
+    async def _set_tools(self, *, supervising: bool) -> None:
+        if self._core is not None and self._execute is not None:
+            await self._execute(self._core.set_tools(self.definitions(supervising=supervising)))
+
+
+def _argument(arguments_json: str, name: str) -> str | None:
+    import json
+
+    try:
+        value: Any = json.loads(arguments_json or "{}")
+    except ValueError:
+        return None
+    found = value.get(name) if isinstance(value, dict) else None
+    return str(found) if found is not None else None

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import hypothesis  # noqa: F401  (see below)
 import pytest
 
 from rtvoice.testing import add_client_message_observer, remove_client_message_observer
 from support.client_events import CLIENT_MESSAGES
+
+# hypothesis is imported up front on purpose: its pytest plugin imports it lazily at the terminal
+# summary, through pytest's assertion rewriting (ast.parse). On CPython 3.11, ast's recursion counter is
+# not thread-safe, and the SDK's worker threads (DNS lookups) leave it skewed, so that late parse fails
+# with "SystemError: AST constructor recursion depth mismatch" after every test has passed.
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

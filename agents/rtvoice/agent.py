@@ -241,6 +241,7 @@ class RealtimeAgent:
         self._usage = UsageTracker(pricing)
         self._recorder: CallRecorder | None = None
         self._call_ms = 0.0  # the call's clock: milliseconds of microphone audio streamed
+        self._queued_ms = 0.0  # milliseconds of assistant audio handed to the speaker (less what was cleared)
         self._record_in = _ToPcm24(AudioFormat.PCM16_24K)
         self._record_out: _ToPcm24 | None = None
 
@@ -279,6 +280,7 @@ class RealtimeAgent:
         self._usage = UsageTracker(self.pricing)
         self._tool_calls.usage = self._usage
         self._call_ms = 0.0
+        self._queued_ms = 0.0
         self._inactivity = (
             InactivityTimer(self.inactivity_timeout_seconds)
             if self.inactivity_timeout_seconds is not None
@@ -586,7 +588,11 @@ class RealtimeAgent:
                 assert self.audio_output is not None
                 await self.audio_output.play_chunk(action.audio)
                 if self._recorder is not None and self._record_out is not None:
-                    self._recorder.schedule_agent(self._record_out.convert(action.audio), self._call_ms)
+                    # Record the audio where the speaker will play it: now, plus what is queued before it.
+                    played = self.audio_output.played_ms
+                    ahead = max(0.0, self._queued_ms - played) if played is not None else 0.0
+                    self._recorder.schedule_agent(self._record_out.convert(action.audio), self._call_ms + ahead)
+                self._queued_ms += len(action.audio) / self.audio_output.format.bytes_per_ms
                 if not self._assistant_active:
                     self._assistant_active = True
                     self._poke()
@@ -596,6 +602,8 @@ class RealtimeAgent:
                 if self._recorder is not None:
                     self._recorder.cut_agent(self._call_ms)
                 played = self.audio_output.played_ms
+                if played is not None:
+                    self._queued_ms = played  # the unplayed rest is gone
                 if played is not None:
                     await self._execute(self._core.receive_playback_cleared(played))
             elif isinstance(action, ArmTimer):

@@ -32,6 +32,7 @@ from rtvoice.testing import (
     Say,
     ScriptedBrain,
     ScriptedCall,
+    Turn,
     speech,
 )
 from support.audio import caller_wav, ramp_played_ms, ramp_voice
@@ -229,7 +230,7 @@ async def test_supervisor_clarify_round_trip_resumes_from_its_checkpoint(tmp_pat
         ChatReply(tool_calls=[ScriptedCall("done", {"result": "Booked a table for 4 at Luigi's at 19:00."})]),
     ]
     task = "Book a table at Luigi's tonight at seven"
-    realtime_script = [
+    realtime_script: list[Turn] = [
         CallFunction("supervisor", {"task": task}),
         Say("For how many people?"),
         CallFunction("supervisor", {"task": task, "clarification_answer": "Four people."}),

@@ -15,6 +15,7 @@ The file helpers underneath, :func:`~rtvoice.audio.wavfile.load_wav` and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from collections.abc import AsyncIterator, Callable
 from os import PathLike

@@ -591,7 +591,9 @@ class RealtimeAgent:
                     # Record the audio where the speaker will play it: now, plus what is queued before it.
                     played = self.audio_output.played_ms
                     ahead = max(0.0, self._queued_ms - played) if played is not None else 0.0
-                    self._recorder.schedule_agent(self._record_out.convert(action.audio), self._call_ms + ahead)
+                    self._recorder.schedule_agent(
+                        self._record_out.convert(action.audio), self._call_ms + ahead
+                    )
                 self._queued_ms += len(action.audio) / self.audio_output.format.bytes_per_ms
                 if not self._assistant_active:
                     self._assistant_active = True

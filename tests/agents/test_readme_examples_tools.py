@@ -181,7 +181,7 @@ async def test_long_running_tools(env: pytest.MonkeyPatch, tmp_path: Path) -> No
         holding_instruction="Fetching the news...",
         result_instruction="Summarise the headlines in two sentences.",
     )
-    async def get_headlines() -> str: ...  # type: ignore[empty-body]  (the README's body, returns None)
+    async def get_headlines() -> str: ...  # type: ignore[empty-body]
 
     seen_instructions: list[str] = []
 

@@ -36,7 +36,7 @@ def audio_runs_ms(x: npt.NDArray[np.int16]) -> list[tuple[float, float]]:
     edges = np.diff(nonzero)
     starts = np.flatnonzero(edges == 1)
     ends = np.flatnonzero(edges == -1)
-    return [(s / 24, e / 24) for s, e in zip(starts, ends, strict=True)]
+    return [(int(s) / 24, int(e) / 24) for s, e in zip(starts, ends, strict=True)]
 
 
 def _playout_tasks() -> list[asyncio.Task[object]]:

@@ -144,7 +144,7 @@ def test_cut_drops_every_later_chunk_and_the_rest_of_the_straddling_one() -> Non
     assert tl.cut_agent(250) == 250
     assert tl.scheduled_until_ms == 250
     _, right = stereo(tl.finish(600))
-    assert np.flatnonzero(right).max() == at(250) - 1
+    assert np.max(np.flatnonzero(right)) == at(250) - 1
     np.testing.assert_array_equal(right[at(200) : at(250)], samples(ramp(100, 3))[: at(50)])
 
 
@@ -177,7 +177,7 @@ def test_agent_audio_is_held_back_until_its_time_has_passed() -> None:
     assert len(out) == at(500) * 4  # up to now, not to the end of the scheduled reply
     tl.cut_agent(500)
     _, right = stereo(out + tl.finish(600))
-    assert np.flatnonzero(right).max() == at(500) - 1
+    assert np.max(np.flatnonzero(right)) == at(500) - 1
 
 
 def test_finish_drops_unheard_agent_audio_and_keeps_every_caller_sample() -> None:
@@ -188,7 +188,7 @@ def test_finish_drops_unheard_agent_audio_and_keeps_every_caller_sample() -> Non
     left, right = stereo(tl.finish(400))
     assert len(left) == at(600)  # the caller's audio outlasts the call's end and is kept
     np.testing.assert_array_equal(left, samples(ramp(300, 5) + ramp(300, 6)))
-    assert np.flatnonzero(right).max() == at(400) - 1
+    assert np.max(np.flatnonzero(right)) == at(400) - 1
     assert tl.agent_cut_ms == 700 and tl.finished
 
 

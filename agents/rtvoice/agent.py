@@ -84,9 +84,12 @@ __all__ = ["RealtimeAgent"]
 
 log = logging.getLogger("rtvoice.agent")
 
-#: How often the speaker's position is read while assistant audio plays (the barge-in path reads it
-#: fresh anyway; this only notices the end of playback and keeps the position current).
-PLAYBACK_POLL_S = 0.05
+#: How often the speaker's position is read while assistant audio plays: at most every
+#: ``PLAYBACK_POLL_MAX_S``, sooner as the queued audio runs out, never more often than
+#: ``PLAYBACK_POLL_MIN_S``. The barge-in path reads the position fresh anyway; this poll only notices
+#: the end of playback, so it can be lazy (every wake-up costs CPU: see ``scripts/bench agent``).
+PLAYBACK_POLL_MIN_S = 0.02
+PLAYBACK_POLL_MAX_S = 0.2
 #: How long closing the socket and stopping a device may take before we give up on the peer.
 CLOSE_TIMEOUT_S = 0.5
 
@@ -527,8 +530,10 @@ class RealtimeAgent:
         while True:
             now = time.monotonic()
             deadlines = [d for d in (self._core_deadline, self._inactivity_deadline()) if d is not None]
-            if self._assistant_active and speaker.played_ms is not None:
-                deadlines.append(now + PLAYBACK_POLL_S)
+            played = speaker.played_ms if self._assistant_active else None
+            if played is not None:
+                remaining_s = (self._queued_ms - played) / 1000
+                deadlines.append(now + min(PLAYBACK_POLL_MAX_S, max(PLAYBACK_POLL_MIN_S, remaining_s)))
             timeout = max(0.0, min(deadlines) - now) if deadlines else None
             self._wake.clear()
             with contextlib.suppress(TimeoutError):

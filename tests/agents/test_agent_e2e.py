@@ -354,3 +354,30 @@ async def test_running_twice_at_once_is_refused(tmp_path: Path) -> None:
             with pytest.raises(RuntimeError, match="already running"):
                 await agent.run()
             await agent.stop()
+
+
+async def test_set_speech_speed_and_send_image_while_running(tmp_path: Path) -> None:
+    from openai.types.realtime import ResponseCreateEvent
+
+    recorder = Recorder()
+    async with RealtimeSimulator(generation_speed=16) as sim:
+        agent, _, _ = make_agent(sim, tmp_path, ["Hello."], listener=recorder)
+        async with asyncio.timeout(seconds(30)), asyncio.TaskGroup() as tasks:
+            run = tasks.create_task(agent.run())
+            while "connected" not in recorder.names:  # noqa: ASYNC110 - the listener's state
+                await asyncio.sleep(0.01)
+            with pytest.warns(UserWarning, match="2.0"):
+                await agent.set_speech_speed(2.0)
+            await agent.send_image("data:image/png;base64,iVBORw0KGgo=", text="What is this?")
+            while sim.sessions[0].responses_started == 0:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+            await agent.stop()
+    assert run.result().stop_reason == "stopped"
+    updates = received(sim, SessionUpdateEvent)
+    assert updates[-1].session.audio.output.speed == 1.5
+    image = [e for e in received(sim, ConversationItemCreateEvent) if e.item.type == "message"][-1]
+    kinds = [part.type for part in image.item.content]
+    assert kinds == ["input_text", "input_image"]
+    assert received(sim, ResponseCreateEvent)
+    with pytest.raises(RuntimeError, match="running agent"):
+        await agent.send_image("data:image/png;base64,iVBORw0KGgo=")

@@ -7,27 +7,14 @@ The unmodified openai SDK talks to it::
         completion = await client.chat.completions.create(model="gpt-4o-mini", messages=[...])
 
 Replies are scripted: a list consumed one per accepted request, or a callable that sees the parsed
-request. Requests are checked the way the API checks them, so mistakes that only show up against OpenAI
-show up here too. The checks that matter most for tool loops are the message-order rules, answered with
-the API's own HTTP 400 wording:
+request (``chat_replies.py``: the script types and the completion bodies, usage and prompt caching
+included). Requests are checked the way the API checks them, so mistakes that only show up against OpenAI
+show up here too (``chat_validation.py``: the message-order rules of tool loops, tool definitions, required
+fields, answered with the API's own HTTP 400 wording).
 
-* a ``tool`` message that answers no open assistant ``tool_calls`` → "messages with role 'tool' must be
-  a response to a preceeding message with 'tool_calls'." (sic: the API's spelling);
-* a ``tool`` message whose ``tool_call_id`` is not among the open calls → "'tool_call_id' of ... not found
-  in 'tool_calls' of previous message.";
-* an assistant message whose calls are not all answered before the next other message (or the end) →
-  "An assistant message with 'tool_calls' must be followed by tool messages responding to each
-  'tool_call_id'. ...".
-
-Also checked: the model, required fields and roles, tool definitions (the nested ``function`` shape,
-name pattern and length, object parameter schemas), ``tool_choice`` without tools, unknown request
-arguments, and the key (``Authorization: Bearer`` or Azure's ``api-key``). ``stream: true`` is refused
-with a clear 400 (not implemented). Azure's deployment path
-(``/openai/deployments/<name>/chat/completions?api-version=...``) is served too.
-
-Usage is estimated (4 characters a token, a few tokens of overhead per message) and prompt caching
-follows the API's rule: from 1024 prompt tokens on, the longest prefix shared with an earlier request is
-reported as ``prompt_tokens_details.cached_tokens``, in blocks of 128 tokens.
+This module is the server: it checks the key (``Authorization: Bearer`` or Azure's ``api-key``), serves
+the OpenAI path and Azure's deployment path (``/openai/deployments/<name>/chat/completions?api-version=...``),
+and answers each accepted request with the script's next reply.
 """
 
 from __future__ import annotations
@@ -36,21 +23,26 @@ import asyncio
 import contextlib
 import inspect
 import json
-import random
-import re
-import string
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from types import TracebackType
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
 import uvicorn
-from openai.types.chat.completion_create_params import CompletionCreateParamsBase
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from rtvoice.testing.chat_replies import (
+    ChatReply,
+    ChatRequest,
+    CompletionWriter,
+    ErrorReply,
+    Reply,
+    ScriptedCall,
+)
+from rtvoice.testing.chat_validation import ChatRequestError, validate_chat_request
 
 __all__ = [
     "ChatCompletionsSimulator",
@@ -63,402 +55,7 @@ __all__ = [
     "validate_chat_request",
 ]
 
-_ROLES = ("system", "assistant", "user", "function", "tool", "developer")
-_KNOWN_ARGUMENTS = CompletionCreateParamsBase.__optional_keys__ | {"stream"}
-_TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
-_CACHE_MIN_TOKENS = 1024
-_CACHE_BLOCK_TOKENS = 128
-
-
-# -- script ------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ScriptedCall:
-    """A function call the simulated model makes.
-
-    Attributes:
-        name: the function; it must be one of the request's tools (unless the simulator allows others).
-        arguments: a dict (sent as JSON) or the exact arguments text (to send invalid JSON on purpose).
-        id: the call id; default a fresh ``call_...`` id.
-    """
-
-    name: str
-    arguments: Mapping[str, Any] | str = field(default_factory=dict)
-    id: str | None = None
-
-
-@dataclass(frozen=True)
-class ChatReply:
-    """One assistant turn: text, function calls, or both.
-
-    Attributes:
-        text: the assistant text (None: only calls).
-        tool_calls: the calls, in order.
-        finish_reason: default ``tool_calls`` when there are calls, else ``stop``.
-    """
-
-    text: str | None = None
-    tool_calls: Sequence[ScriptedCall] = ()
-    finish_reason: str | None = None
-
-
-@dataclass(frozen=True)
-class ErrorReply:
-    """Answer a request with an API error instead of a completion.
-
-    Attributes:
-        status: the HTTP status.
-        message: the error message.
-        type: the error type (``server_error``, ``rate_limit_exceeded``, ``invalid_request_error``, ...).
-        code: the error code, when any.
-        should_retry: sent as ``x-should-retry`` (the SDK obeys it); None sends no header, so the SDK
-            applies its own rule (it retries 408, 409, 429 and 5xx).
-    """
-
-    status: int = 500
-    message: str = "The server had an error while processing your request. Sorry about that!"
-    type: str = "server_error"
-    code: str | None = None
-    should_retry: bool | None = False
-
-
-Reply: TypeAlias = ChatReply | ErrorReply
-Script: TypeAlias = Sequence[Reply] | Callable[["ChatRequest"], Reply | Awaitable[Reply]]
-
-
-@dataclass(frozen=True)
-class ChatRequest:
-    """A request the simulator received.
-
-    Attributes:
-        path: the URL path.
-        body: the parsed JSON body.
-        headers: the request headers (lower-case names).
-        deployment: the Azure deployment from the path, or None on the OpenAI path.
-        api_version: Azure's ``api-version`` query parameter, or None.
-    """
-
-    path: str
-    body: Mapping[str, Any]
-    headers: Mapping[str, str]
-    deployment: str | None = None
-    api_version: str | None = None
-
-    @property
-    def model(self) -> str:
-        """The model asked for (on Azure, the deployment when the body names none)."""
-        return str(self.body.get("model") or self.deployment or "")
-
-    @property
-    def messages(self) -> list[dict[str, Any]]:
-        """The messages, as sent."""
-        return list(self.body.get("messages") or [])
-
-    @property
-    def tools(self) -> list[dict[str, Any]]:
-        """The tool definitions, as sent."""
-        return list(self.body.get("tools") or [])
-
-    @property
-    def tool_names(self) -> list[str]:
-        """The names of the offered functions."""
-        return [tool["function"]["name"] for tool in self.tools if tool.get("type") == "function"]
-
-
-# -- request checks (pure) ---------------------------------------------------------------------------
-
-
-class ChatRequestError(Exception):
-    """A request the API would refuse, with the API's error fields.
-
-    Args:
-        message: the API's message.
-        param: the offending parameter path, as the API names it.
-        code: the API's error code.
-        status: the HTTP status.
-        type: the error type.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        param: str | None = None,
-        code: str | None = None,
-        status: int = 400,
-        type: str = "invalid_request_error",
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.param = param
-        self.code = code
-        self.status = status
-        self.type = type
-
-    def body(self) -> dict[str, Any]:
-        """The JSON error body: ``{"error": {"message", "type", "param", "code"}}``."""
-        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
-
-
-def _json_type(value: object) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a decimal"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if value is None:
-        return "null"
-    return "an object"
-
-
-def _missing(param: str) -> ChatRequestError:
-    return ChatRequestError(
-        f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter"
-    )
-
-
-def _wrong_type(param: str, expected: str, value: object) -> ChatRequestError:
-    return ChatRequestError(
-        f"Invalid type for '{param}': expected {expected}, but got {_json_type(value)} instead.",
-        param=param,
-        code="invalid_type",
-    )
-
-
-def validate_chat_request(body: object) -> None:
-    """Check a Chat Completions request body as the API does, for the rules tool loops trip over.
-
-    Args:
-        body: the parsed JSON body.
-
-    Raises:
-        ChatRequestError: the API would refuse the request (HTTP 400), with its message and ``param``.
-    """
-    if not isinstance(body, dict):
-        raise ChatRequestError(
-            f"Invalid type for request body: expected an object, but got {_json_type(body)}."
-        )
-    unknown = sorted(set(body) - _KNOWN_ARGUMENTS)
-    if unknown:
-        raise ChatRequestError(f"Unrecognized request argument supplied: {unknown[0]}")
-    if not body.get("model"):
-        raise ChatRequestError("you must provide a model parameter")
-    if body.get("stream"):
-        raise ChatRequestError(
-            "The chat simulator does not implement streaming: send stream=false (the default).",
-            param="stream",
-            code="unsupported_value",
-        )
-    _validate_tools(body.get("tools"), body.get("tool_choice"))
-    _validate_messages(body.get("messages"))
-
-
-def _validate_tools(tools: object, tool_choice: object) -> None:
-    if tools is None:
-        if tool_choice is not None:
-            raise ChatRequestError(
-                "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.",
-                param="tool_choice",
-            )
-        return
-    if not isinstance(tools, list):
-        raise _wrong_type("tools", "an array of objects", tools)
-    for index, tool in enumerate(tools):
-        where = f"tools[{index}]"
-        if not isinstance(tool, dict):
-            raise _wrong_type(where, "an object", tool)
-        if "type" not in tool:
-            raise _missing(f"{where}.type")
-        if tool["type"] not in ("function", "custom"):
-            raise ChatRequestError(
-                f"Invalid value: '{tool['type']}'. Supported values are: 'function' and 'custom'.",
-                param=f"{where}.type",
-                code="invalid_value",
-            )
-        if tool["type"] != "function":
-            continue
-        # A Realtime-shaped tool (name at the top level) lands here: the nested object is missing.
-        function = tool.get("function")
-        if function is None:
-            raise _missing(f"{where}.function")
-        if not isinstance(function, dict):
-            raise _wrong_type(f"{where}.function", "an object", function)
-        name = function.get("name")
-        if name is None:
-            raise _missing(f"{where}.function.name")
-        if not isinstance(name, str):
-            raise _wrong_type(f"{where}.function.name", "a string", name)
-        if len(name) > 64:
-            raise ChatRequestError(
-                f"Invalid '{where}.function.name': string too long. Expected a string with maximum length 64, "
-                f"but got a string with length {len(name)} instead.",
-                param=f"{where}.function.name",
-                code="string_above_max_length",
-            )
-        if not _TOOL_NAME.match(name):
-            raise ChatRequestError(
-                f"Invalid '{where}.function.name': string does not match pattern. Expected a string that "
-                "matches the pattern '^[a-zA-Z0-9_-]+$'.",
-                param=f"{where}.function.name",
-                code="invalid_value",
-            )
-        parameters = function.get("parameters")
-        if parameters is not None and (
-            not isinstance(parameters, dict) or parameters.get("type") != "object"
-        ):
-            got = parameters.get("type") if isinstance(parameters, dict) else _json_type(parameters)
-            raise ChatRequestError(
-                f"Invalid schema for function '{name}': schema must be a JSON Schema of 'type: \"object\"', "
-                f"got 'type: \"{got}\"'.",
-                param=f"{where}.function.parameters",
-                code="invalid_function_parameters",
-            )
-
-
-def _validate_messages(messages: object) -> None:
-    if messages is None:
-        raise _missing("messages")
-    if not isinstance(messages, list):
-        raise _wrong_type("messages", "an array", messages)
-    if not messages:
-        raise ChatRequestError(
-            "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array "
-            "instead.",
-            param="messages",
-            code="empty_array",
-        )
-    # The assistant message whose calls are still open: (its index, the ids not answered yet).
-    open_calls: tuple[int, list[str]] | None = None
-    for index, message in enumerate(messages):
-        where = f"messages[{index}]"
-        if not isinstance(message, dict):
-            raise _wrong_type(where, "an object", message)
-        role = message.get("role")
-        if role is None:
-            raise _missing(f"{where}.role")
-        if role not in _ROLES:
-            raise ChatRequestError(
-                f"Invalid value: '{role}'. Supported values are: 'system', 'assistant', 'user', 'function', "
-                "'tool', and 'developer'.",
-                param=f"{where}.role",
-                code="invalid_value",
-            )
-        if role == "tool":
-            call_id = _check_tool_message(message, where)
-            if open_calls is None:
-                raise ChatRequestError(
-                    "Invalid parameter: messages with role 'tool' must be a response to a preceeding message "
-                    "with 'tool_calls'.",
-                    param=f"messages.[{index}].role",
-                )
-            if call_id not in open_calls[1]:
-                raise ChatRequestError(
-                    f"Invalid parameter: 'tool_call_id' of '{call_id}' not found in 'tool_calls' of previous "
-                    "message.",
-                    param=f"messages.[{index}].tool_call_id",
-                )
-            open_calls[1].remove(call_id)
-            continue
-        _close(open_calls)
-        open_calls = None
-        if role == "assistant":
-            ids = _check_assistant_message(message, where)
-            if ids:
-                open_calls = (index, ids)
-        else:
-            _check_content(message, where)
-    _close(open_calls)
-
-
-def _close(open_calls: tuple[int, list[str]] | None) -> None:
-    if open_calls is not None and open_calls[1]:
-        index, missing = open_calls
-        raise ChatRequestError(
-            "An assistant message with 'tool_calls' must be followed by tool messages responding to each "
-            f"'tool_call_id'. The following tool_call_ids did not have response messages: {', '.join(missing)}",
-            param=f"messages.[{index}].role",
-        )
-
-
-def _check_content(message: dict[str, Any], where: str) -> None:
-    if "content" not in message:
-        raise _missing(f"{where}.content")
-    content = message["content"]
-    if not isinstance(content, str | list):
-        raise _wrong_type(f"{where}.content", "one of a string or array of objects", content)
-
-
-def _check_tool_message(message: dict[str, Any], where: str) -> str:
-    _check_content(message, where)
-    call_id = message.get("tool_call_id")
-    if call_id is None:
-        raise _missing(f"{where}.tool_call_id")
-    if not isinstance(call_id, str):
-        raise _wrong_type(f"{where}.tool_call_id", "a string", call_id)
-    return call_id
-
-
-def _check_assistant_message(message: dict[str, Any], where: str) -> list[str]:
-    calls = message.get("tool_calls")
-    content = message.get("content")
-    if content is None and not calls and not message.get("function_call"):
-        raise ChatRequestError(
-            "Invalid value for 'content': expected a string, got null.", param=f"{where}.content"
-        )
-    if content is not None and not isinstance(content, str | list):
-        raise _wrong_type(f"{where}.content", "one of a string or array of objects", content)
-    if calls is None:
-        return []
-    if not isinstance(calls, list):
-        raise _wrong_type(f"{where}.tool_calls", "an array", calls)
-    ids: list[str] = []
-    for position, call in enumerate(calls):
-        at = f"{where}.tool_calls[{position}]"
-        if not isinstance(call, dict):
-            raise _wrong_type(at, "an object", call)
-        for key in ("id", "type", "function"):
-            if key not in call:
-                raise _missing(f"{at}.{key}")
-        function = call["function"]
-        if not isinstance(function, dict):
-            raise _wrong_type(f"{at}.function", "an object", function)
-        for key in ("name", "arguments"):
-            if key not in function:
-                raise _missing(f"{at}.function.{key}")
-            if not isinstance(function[key], str):
-                raise _wrong_type(f"{at}.function.{key}", "a string", function[key])
-        ids.append(str(call["id"]))
-    return ids
-
-
-# -- usage -------------------------------------------------------------------------------------------
-
-
-def _tokens(text: str) -> int:
-    # About 4 characters a token for English text, as OpenAI's own rule of thumb says.
-    return (len(text) + 3) // 4
-
-
-def _prompt_text(body: Mapping[str, Any]) -> str:
-    # Tools come first: the API renders them into the prompt ahead of the messages, so a changed tool
-    # list breaks the cached prefix just as it does on the real service.
-    parts = [json.dumps(body.get("tools") or [], sort_keys=True)]
-    parts.extend(json.dumps(message, sort_keys=True) for message in body.get("messages") or [])
-    return "\n".join(parts)
-
-
-def _common_prefix(a: str, b: str) -> int:
-    limit = min(len(a), len(b))
-    index = 0
-    while index < limit and a[index] == b[index]:
-        index += 1
-    return index
+Script: TypeAlias = Sequence[Reply] | Callable[[ChatRequest], Reply | Awaitable[Reply]]
 
 
 # -- the server --------------------------------------------------------------------------------------
@@ -524,10 +121,9 @@ class ChatCompletionsSimulator:
         self.host = host
         self.port = port
         self.allow_unknown_tools = allow_unknown_tools
-        self._random = random.Random(seed)
+        self._completions = CompletionWriter(seed)
         self.requests: list[ChatRequest] = []
         self.rejected: list[tuple[ChatRequest | None, ChatRequestError]] = []
-        self._prompts: list[tuple[str, str]] = []  # (model, prompt text) of answered requests
         self._server: _EmbeddedServer | None = None
         self._task: asyncio.Task[None] | None = None
         self._app = Starlette(
@@ -687,7 +283,9 @@ class ChatCompletionsSimulator:
             )
             failure = ChatRequestError(reply.message, code=reply.code, status=reply.status, type=reply.type)
             return JSONResponse(failure.body(), status_code=reply.status, headers=headers)
-        return JSONResponse(self._completion(received, reply), headers={"x-request-id": self._id("req_", 32)})
+        # The completion's ids are minted before the request id, so a seeded run replays the same ids.
+        completion = self._completions.completion(received, reply, created=int(time.time()))
+        return JSONResponse(completion, headers={"x-request-id": self._completions.new_id("req_", 32)})
 
     async def _next_reply(self, request: ChatRequest) -> Reply:
         if callable(self._script):
@@ -710,80 +308,3 @@ class ChatCompletionsSimulator:
                         f"offer (tools: {offered})"
                     )
         return reply
-
-    # -- completions ----------------------------------------------------------------------------------
-
-    def _id(self, prefix: str, length: int) -> str:
-        return prefix + "".join(self._random.choices(string.ascii_letters + string.digits, k=length))
-
-    def _completion(self, request: ChatRequest, reply: ChatReply) -> dict[str, Any]:
-        calls: list[dict[str, Any]] = [
-            {
-                "id": call.id or self._id("call_", 24),
-                "type": "function",
-                "function": {
-                    "name": call.name,
-                    "arguments": call.arguments
-                    if isinstance(call.arguments, str)
-                    else json.dumps(call.arguments),
-                },
-            }
-            for call in reply.tool_calls
-        ]
-        message: dict[str, Any] = {
-            "role": "assistant",
-            "content": reply.text,
-            "refusal": None,
-            "annotations": [],
-        }
-        if calls:
-            message["tool_calls"] = calls
-        completion_tokens = max(
-            1,
-            _tokens(reply.text or "")
-            + sum(3 + _tokens(c["function"]["name"]) + _tokens(c["function"]["arguments"]) for c in calls),
-        )
-        prompt_text = _prompt_text(request.body)
-        # 3 more: the reply is primed with <|start|>assistant<|message|>.
-        prompt_tokens = 3 + _tokens(prompt_text)
-        return {
-            "id": self._id("chatcmpl-", 29),
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": request.model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": message,
-                    "logprobs": None,
-                    "finish_reason": reply.finish_reason or ("tool_calls" if calls else "stop"),
-                }
-            ],
-            "usage": {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "total_tokens": prompt_tokens + completion_tokens,
-                "prompt_tokens_details": {
-                    "cached_tokens": self._cached(request.model, prompt_text, prompt_tokens),
-                    "audio_tokens": 0,
-                },
-                "completion_tokens_details": {
-                    "reasoning_tokens": 0,
-                    "audio_tokens": 0,
-                    "accepted_prediction_tokens": 0,
-                    "rejected_prediction_tokens": 0,
-                },
-            },
-            "service_tier": "default",
-            "system_fingerprint": "fp_simulator",
-        }
-
-    def _cached(self, model: str, text: str, prompt_tokens: int) -> int:
-        shared = max(
-            (_common_prefix(text, earlier) for used, earlier in self._prompts if used == model), default=0
-        )
-        self._prompts.append((model, text))
-        if prompt_tokens < _CACHE_MIN_TOKENS:
-            return 0
-        cached = min(_tokens(text[:shared]), prompt_tokens)
-        return cached // _CACHE_BLOCK_TOKENS * _CACHE_BLOCK_TOKENS

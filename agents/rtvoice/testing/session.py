@@ -11,12 +11,14 @@ the wall clock, so tests are deterministic however slow the machine is.
 State:
 
 * ``config``: the effective session object (what ``session.updated`` echoes), changed only by valid
-  ``session.update`` events, merged field by field (``null`` clears).
+  ``session.update`` events, merged field by field (``null`` clears). Its defaults and the update rules
+  live in ``session_config.py``.
 * ``items``: the conversation, in order. Assistant audio items keep their duration (for truncation) and
-  transcript; audio bytes are not kept, so memory stays flat over long sessions.
+  transcript; audio bytes are not kept, so memory stays flat over long sessions. The item kinds and the
+  item events (create, truncate, delete, retrieve) live in ``items.py``.
 * ``response``: the one active response writing to the default conversation, or ``None``. A second
   ``response.create`` while one is active is refused (``conversation_already_has_active_response``).
-* the VAD (``vad.py``) and the uncommitted input buffer length.
+* the input audio buffer (``input_audio.py``): the uncommitted length and the VAD (``vad.py``) on it.
 
 Every error is an ``error`` event and the session stays open, as on the real API.
 """
@@ -24,7 +26,6 @@ Every error is an ``error`` event and the session stays open, as on the real API
 from __future__ import annotations
 
 import base64
-import math
 import random
 import string
 from collections.abc import Callable, Sequence
@@ -47,26 +48,36 @@ from openai.types.realtime import (
 
 from rtvoice.testing import speech
 from rtvoice.testing.brain import Brain, BrainContext, CallFunction, EchoBrain, Say, Step
+from rtvoice.testing.input_audio import InputAudioBuffer
+from rtvoice.testing.items import (
+    Item,
+    UserItem,
+    conversation_usage,
+    create_item,
+    input_audio_item,
+    insert_item,
+    require_item,
+    transcription_usage,
+    truncate_item,
+)
 from rtvoice.testing.responses import (
-    AUDIO_INPUT_TOKENS_PER_SECOND,
-    AudioItem,
     FunctionCallItem,
     SimulatedResponse,
     Usage,
-    count_text_tokens,
 )
-from rtvoice.testing.vad import ServerVadSettings, SpeechStarted, SpeechStopped, VoiceActivityDetector
+from rtvoice.testing.session_config import (
+    DEFAULT_INSTRUCTIONS,
+    audio_format,
+    check_output_modalities,
+    check_session_update,
+    deep_merge,
+    default_config,
+)
+from rtvoice.testing.vad import SpeechStarted, SpeechStopped
 from rtvoice.testing.validation import ApiError, ClientEvent, parse_client_event
-from rtvoice_codecs import alaw_to_pcm16, pcm16_to_alaw, pcm16_to_ulaw, ulaw_to_pcm16
+from rtvoice_codecs import pcm16_to_alaw, pcm16_to_ulaw
 
 __all__ = ["DEFAULT_INSTRUCTIONS", "IdFactory", "SimulatedSession", "UserItem"]
-
-DEFAULT_INSTRUCTIONS = (
-    "Your knowledge cutoff is 2023-10. You are a helpful, witty, and friendly AI. Act like a human, but "
-    "remember that you aren't a human and that you can't do human things in the real world."
-)
-_MIN_COMMIT_MS = 100.0
-_MIN_SPEED, _MAX_SPEED = 0.25, 1.5
 
 
 class IdFactory:
@@ -84,53 +95,6 @@ class IdFactory:
     def __call__(self, prefix: str) -> str:
         """A new id for ``prefix``."""
         return f"{prefix}_" + "".join(self._random.choices(self._ALPHABET, k=21))
-
-
-@dataclass
-class UserItem:
-    """Any item that is not an assistant output: user/system messages, function outputs."""
-
-    id: str
-    wire: dict[str, Any]
-    text: str = ""
-    audio_ms: float = 0.0
-
-    @property
-    def type(self) -> str:
-        """The item's ``type``."""
-        return str(self.wire.get("type"))
-
-    def to_wire(self) -> dict[str, Any]:
-        """The item as the wire carries it."""
-        return self.wire
-
-
-Item = UserItem | AudioItem | FunctionCallItem
-
-
-def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in update.items():
-        same_kind = isinstance(value, dict) and value.get("type", (out.get(key) or {}).get("type")) == (
-            out.get(key) or {}
-        ).get("type")
-        # A typed object (an audio format, a turn detection) that changes its type is replaced, not merged:
-        # switching to audio/pcmu must not keep the pcm rate, semantic_vad must not keep a threshold.
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and same_kind:
-            out[key] = _deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-def _format_of(fmt: dict[str, Any] | None) -> tuple[Literal["pcm", "pcmu", "pcma"], int, int]:
-    """(codec, sample rate, bytes per ms) of a GA audio format object."""
-    kind = (fmt or {}).get("type", "audio/pcm")
-    if kind == "audio/pcmu":
-        return "pcmu", 8000, 8
-    if kind == "audio/pcma":
-        return "pcma", 8000, 8
-    return "pcm", 24000, 48
 
 
 @dataclass
@@ -170,9 +134,7 @@ class SimulatedSession:
     received: list[ClientEvent] = field(default_factory=list, init=False)
     errors_sent: list[ApiError] = field(default_factory=list, init=False)
 
-    _vad: VoiceActivityDetector | None = field(default=None, init=False)
-    _buffer_ms: float = field(default=0.0, init=False)
-    _input_ms: float = field(default=0.0, init=False)
+    _audio: InputAudioBuffer = field(default_factory=InputAudioBuffer, init=False)
     _pending_user_item: str | None = field(default=None, init=False)
     _deferred: list[dict[str, Any]] = field(default_factory=list, init=False)
     _function_outputs: list[tuple[str, str]] = field(default_factory=list, init=False)
@@ -184,39 +146,12 @@ class SimulatedSession:
 
     def __post_init__(self) -> None:
         self._conversation_id = self.new_id("conv")
-        self.config = {
-            "type": "realtime",
-            "object": "realtime.session",
-            "id": self.new_id("sess"),
-            "model": self.model,
-            "output_modalities": ["audio"],
-            "instructions": DEFAULT_INSTRUCTIONS,
-            "tools": [],
-            "tool_choice": "auto",
-            "max_output_tokens": "inf",
-            "tracing": None,
-            "truncation": "auto",
-            "prompt": None,
-            "expires_at": int(self.now + self.max_session_seconds),
-            "audio": {
-                "input": {
-                    "format": {"type": "audio/pcm", "rate": 24000},
-                    "transcription": None,
-                    "noise_reduction": None,
-                    "turn_detection": {
-                        "type": "server_vad",
-                        "threshold": 0.5,
-                        "prefix_padding_ms": 300,
-                        "silence_duration_ms": 200,
-                        "idle_timeout_ms": None,
-                        "create_response": True,
-                        "interrupt_response": True,
-                    },
-                },
-                "output": {"format": {"type": "audio/pcm", "rate": 24000}, "voice": "alloy", "speed": 1.0},
-            },
-        }
-        self._configure_vad()
+        self.config = default_config(
+            session_id=self.new_id("sess"),
+            model=self.model,
+            expires_at=int(self.now + self.max_session_seconds),
+        )
+        self._audio.configure(self.config["audio"]["input"])
 
     # -- helpers --------------------------------------------------------------------------------------
 
@@ -232,50 +167,10 @@ class SimulatedSession:
         value = self.config["audio"]["input"].get("turn_detection")
         return value if isinstance(value, dict) else None
 
-    def _configure_vad(self) -> None:
-        td = self._turn_detection
-        if td is None:
-            self._vad = None
-            return
-        if td.get("type") == "semantic_vad":
-            settings = ServerVadSettings.semantic(str(td.get("eagerness") or "auto"))
-        else:
-            threshold, padding, silence = (
-                td.get("threshold"),
-                td.get("prefix_padding_ms"),
-                td.get("silence_duration_ms"),
-            )
-            settings = ServerVadSettings(
-                threshold=0.5 if threshold is None else float(threshold),
-                prefix_padding_ms=300 if padding is None else int(padding),
-                silence_duration_ms=200 if silence is None else int(silence),
-            )
-        _, rate, _ = _format_of(self.config["audio"]["input"].get("format"))
-        self._vad = VoiceActivityDetector(settings, sample_rate=rate)
-
-    def _find(self, item_id: str) -> Item | None:
-        for item in self.items:
-            if item.id == item_id:
-                return item
-        return None
-
     @property
     def last_item_id(self) -> str | None:
         """The id of the newest conversation item."""
         return self.items[-1].id if self.items else None
-
-    def _insert(self, item: Item, previous_item_id: str | None) -> None:
-        if previous_item_id == "root":
-            self.items.insert(0, item)
-            return
-        if previous_item_id is None:
-            self.items.append(item)
-            return
-        for index, existing in enumerate(self.items):
-            if existing.id == previous_item_id:
-                self.items.insert(index + 1, item)
-                return
-        self.items.append(item)
 
     # -- the session lifecycle --------------------------------------------------------------------------
 
@@ -315,14 +210,12 @@ class SimulatedSession:
         if isinstance(event, ConversationItemDeleteEvent):
             return self._item_delete(event)
         if isinstance(event, ConversationItemRetrieveEvent):
-            item = self._require_item(event.item_id, "item_id")
+            item = require_item(self.items, event.item_id, "item_id")
             return [self._event("conversation.item.retrieved", item=item.to_wire())]
         if isinstance(event, InputAudioBufferCommitEvent):
             return self._commit(manual=True)
         if isinstance(event, InputAudioBufferClearEvent):
-            self._buffer_ms = 0.0
-            if self._vad is not None:
-                self._vad.reset()
+            self._audio.clear()
             return [self._event("input_audio_buffer.cleared")]
         assert isinstance(event, OutputAudioBufferClearEvent)
         raise ApiError(
@@ -336,86 +229,24 @@ class SimulatedSession:
 
     def _session_update(self, event: SessionUpdateEvent) -> list[dict[str, Any]]:
         update = event.session.model_dump(mode="json", exclude_unset=True)
-        if update.get("type") != self.config["type"]:
-            raise ApiError(
-                "invalid_value",
-                f"Invalid value: '{update.get('type')}'. This session was created as a "
-                f"'{self.config['type']}' session, and its type cannot change.",
-                "session.type",
-            )
-        if "model" in update and update["model"] != self.model:
-            raise ApiError(
-                "invalid_value",
-                f"Invalid value: '{update['model']}'. The model is fixed by the connection URL "
-                f"('{self.model}') and cannot be updated.",
-                "session.model",
-            )
-        modalities = update.get("output_modalities")
-        if modalities is not None and sorted(modalities) not in (["audio"], ["text"]):
-            raise ApiError(
-                "invalid_value",
-                f"Invalid modalities: {modalities}. Supported combinations are: ['text'] and ['audio'].",
-                "session.output_modalities",
-            )
-        output = (update.get("audio") or {}).get("output") or {}
-        if "voice" in output and output["voice"] != self.config["audio"]["output"]["voice"]:
-            if self._assistant_audio_sent:
-                raise ApiError(
-                    "cannot_update_voice",
-                    "Cannot update a conversation's voice if assistant audio is present.",
-                    "session.audio.output.voice",
-                )
-        speed = output.get("speed")
-        if speed is not None and not _MIN_SPEED <= float(speed) <= _MAX_SPEED:
-            above = float(speed) > _MAX_SPEED
-            side, bound = (
-                ("above maximum", f"<= {_MAX_SPEED}") if above else ("below minimum", f">= {_MIN_SPEED}")
-            )
-            raise ApiError(
-                "decimal_above_max_value" if above else "decimal_below_min_value",
-                f"Invalid 'session.audio.output.speed': decimal {side} value. "
-                f"Expected a value {bound}, but got {speed} instead.",
-                "session.audio.output.speed",
-            )
-        td = ((update.get("audio") or {}).get("input") or {}).get("turn_detection")
-        if (
-            isinstance(td, dict)
-            and td.get("threshold") is not None
-            and not 0.0 <= float(td["threshold"]) <= 1.0
-        ):
-            raise ApiError(
-                "invalid_value",
-                f"Invalid 'session.audio.input.turn_detection.threshold': expected a value between 0 and 1, "
-                f"but got {td['threshold']} instead.",
-                "session.audio.input.turn_detection.threshold",
-            )
+        check_session_update(
+            self.config, update, model=self.model, assistant_audio_sent=self._assistant_audio_sent
+        )
         old_input = self.config["audio"]["input"]
-        self.config = _deep_merge(self.config, update)
+        self.config = deep_merge(self.config, update)
         new_input = self.config["audio"]["input"]
         if new_input.get("turn_detection") != old_input.get("turn_detection") or new_input.get(
             "format"
         ) != old_input.get("format"):
-            self._configure_vad()
+            self._audio.configure(new_input)
         # session.updated does not echo the client's event_id (reference §2).
         return [self._event("session.updated", session=dict(self.config))]
 
     # -- input audio ----------------------------------------------------------------------------------
 
     def _append(self, audio: bytes) -> list[dict[str, Any]]:
-        codec, _, bytes_per_ms = _format_of(self.config["audio"]["input"].get("format"))
-        if codec == "pcmu":
-            pcm = ulaw_to_pcm16(audio)
-        elif codec == "pcma":
-            pcm = alaw_to_pcm16(audio)
-        else:
-            pcm = audio
-        ms = len(audio) / bytes_per_ms
-        self._input_ms += ms
-        self._buffer_ms += ms
         events: list[dict[str, Any]] = []
-        if self._vad is None:
-            return events
-        for vad_event in self._vad.receive_audio(pcm):
+        for vad_event in self._audio.append(audio, self.config["audio"]["input"].get("format")):
             if isinstance(vad_event, SpeechStarted):
                 events.extend(self._speech_started(vad_event.audio_start_ms))
             else:
@@ -448,30 +279,17 @@ class SimulatedSession:
         return events
 
     def _commit(self, *, manual: bool, item_id: str | None = None) -> list[dict[str, Any]]:
-        if manual and self._buffer_ms < _MIN_COMMIT_MS:
-            raise ApiError(
-                "input_audio_buffer_commit_empty",
-                "Error committing input audio buffer: buffer too small. Expected at least 100ms of audio, "
-                f"but buffer only has {self._buffer_ms:.2f}ms of audio.",
-            )
+        audio_ms = self._audio.take(manual=manual)
         item_id = item_id or self._pending_user_item or self.new_id("item")
         self._pending_user_item = None
         transcript = (
             self.user_transcripts[self.utterances] if self.utterances < len(self.user_transcripts) else ""
         )
         self.utterances += 1
-        audio_ms = self._buffer_ms
-        self._buffer_ms = 0.0
         previous = self.last_item_id
-        wire = {
-            "id": item_id,
-            "object": "realtime.item",
-            "type": "message",
-            "status": "completed",
-            "role": "user",
-            "content": [{"type": "input_audio", "transcript": None}],
-        }
-        self.items.append(UserItem(item_id, wire, text=transcript, audio_ms=audio_ms))
+        user_item = input_audio_item(item_id, transcript, audio_ms)
+        wire = user_item.wire
+        self.items.append(user_item)
         self._last_user_text = transcript
         events = [
             self._event("input_audio_buffer.committed", previous_item_id=previous, item_id=item_id),
@@ -481,18 +299,7 @@ class SimulatedSession:
         transcription = self.config["audio"]["input"].get("transcription")
         if isinstance(transcription, dict):
             model = str(transcription.get("model") or "whisper-1")
-            if model == "whisper-1":
-                usage: dict[str, Any] = {"type": "duration", "seconds": round(audio_ms / 1000, 3)}
-            else:
-                audio_tokens = math.ceil(audio_ms / 1000 * AUDIO_INPUT_TOKENS_PER_SECOND)
-                out = count_text_tokens(transcript)
-                usage = {
-                    "type": "tokens",
-                    "input_tokens": audio_tokens,
-                    "output_tokens": out,
-                    "total_tokens": audio_tokens + out,
-                    "input_token_details": {"audio_tokens": audio_tokens, "text_tokens": 0},
-                }
+            usage = transcription_usage(model, audio_ms, transcript)
             transcript_events = [
                 self._event(
                     "conversation.item.input_audio_transcription.delta",
@@ -524,92 +331,20 @@ class SimulatedSession:
 
     # -- conversation items ---------------------------------------------------------------------------
 
-    def _require_item(self, item_id: str, param: str) -> Item:
-        item = self._find(item_id)
-        if item is None:
-            raise ApiError("invalid_value", f"Item with item_id '{item_id}' not found.", param)
-        return item
-
     def _item_create(self, event: ConversationItemCreateEvent) -> list[dict[str, Any]]:
-        wire = event.item.model_dump(mode="json", exclude_unset=True)
-        previous = event.previous_item_id
-        if previous is not None and previous != "root" and self._find(previous) is None:
-            raise ApiError(
-                "invalid_value", f"Previous item with item_id '{previous}' not found.", "previous_item_id"
-            )
-        item_id = wire.get("id") or self.new_id("item")
-        if self._find(item_id) is not None:
-            raise ApiError("invalid_value", f"Item with item_id '{item_id}' already exists.", "item.id")
-        kind = wire.get("type")
-        text = ""
-        if kind == "message":
-            role = wire.get("role")
-            for part in wire.get("content") or []:
-                if role == "assistant" and part.get("type") == "output_audio":
-                    raise ApiError(
-                        "invalid_value",
-                        "Assistant messages can only contain output_text content: assistant audio cannot be "
-                        "created by the client.",
-                        "item.content",
-                    )
-                text += str(part.get("text") or part.get("transcript") or "")
-            if role == "user":
-                self._last_user_text = text
-        elif kind == "function_call_output":
-            call_id = wire.get("call_id")
-            if not any(isinstance(i, FunctionCallItem) and i.call_id == call_id for i in self.items):
-                raise ApiError(
-                    "invalid_tool_call_id",
-                    f"Tool call ID '{call_id}' not found in conversation.",
-                    "item.call_id",
-                )
-            self._function_outputs.append((str(call_id), str(wire.get("output", ""))))
-        elif kind != "function_call":
-            raise ApiError(
-                "invalid_value",
-                f"Invalid value: '{kind}'. The simulator supports message, function_call and "
-                "function_call_output items.",
-                "item.type",
-            )
-        wire = {"object": "realtime.item", "status": "completed", **wire, "id": item_id}
-        if kind == "function_call":
-            item: Item = FunctionCallItem(
-                item_id,
-                str(wire.get("call_id")),
-                str(wire.get("name")),
-                str(wire.get("arguments")),
-                "completed",
-            )
-        else:
-            item = UserItem(item_id, wire, text=text)
-        prev_id = self.last_item_id if previous is None else (None if previous == "root" else previous)
-        self._insert(item, previous)
+        created = create_item(self.items, event, self.new_id)
+        if created.user_text is not None:
+            self._last_user_text = created.user_text
+        if created.function_output is not None:
+            self._function_outputs.append(created.function_output)
+        prev_id, wire = created.previous_item_id, created.wire
         return [
             self._event("conversation.item.added", previous_item_id=prev_id, item=wire),
             self._event("conversation.item.done", previous_item_id=prev_id, item=wire),
         ]
 
     def _item_truncate(self, event: ConversationItemTruncateEvent) -> list[dict[str, Any]]:
-        item = self._require_item(event.item_id, "item_id")
-        if not isinstance(item, AudioItem) or item.modality != "audio":
-            raise ApiError(
-                "unsupported_content_type", "Only model output audio messages can be truncated", "item_id"
-            )
-        if event.content_index != 0:
-            raise ApiError(
-                "invalid_value",
-                f"Invalid value: {event.content_index}. The item has no content part at that index.",
-                "content_index",
-            )
-        if event.audio_end_ms > item.audio_ms:
-            raise ApiError(
-                "invalid_value",
-                f"Audio content of {item.audio_ms:.0f}ms is already shorter than {event.audio_end_ms}ms",
-                "audio_end_ms",
-            )
-        item.audio_ms = float(event.audio_end_ms)
-        # The server deletes the transcript of a truncated item (reference §3).
-        item.transcript = ""
+        item = truncate_item(self.items, event)
         return [
             self._event(
                 "conversation.item.truncated",
@@ -620,7 +355,7 @@ class SimulatedSession:
         ]
 
     def _item_delete(self, event: ConversationItemDeleteEvent) -> list[dict[str, Any]]:
-        item = self._require_item(event.item_id, "item_id")
+        item = require_item(self.items, event.item_id, "item_id")
         self.items.remove(item)
         return [self._event("conversation.item.deleted", item_id=item.id)]
 
@@ -640,13 +375,7 @@ class SimulatedSession:
                 "conversation_already_has_active_response",
                 "The simulator streams one response at a time, out-of-band ones included.",
             )
-        modalities = params.get("output_modalities")
-        if modalities is not None and sorted(modalities) not in (["audio"], ["text"]):
-            raise ApiError(
-                "invalid_value",
-                f"Invalid modalities: {modalities}. Supported combinations are: ['text'] and ['audio'].",
-                "response.output_modalities",
-            )
+        check_output_modalities(params.get("output_modalities"), "response.output_modalities")
         return self._start_response(trigger="client", params=params)
 
     def _response_cancel(self, event: ResponseCancelEvent) -> list[dict[str, Any]]:
@@ -655,16 +384,7 @@ class SimulatedSession:
         return self._finish_response(self.response.cancel("client_cancelled"))
 
     def _input_usage(self, instructions: str) -> Usage:
-        usage = Usage(input_text=count_text_tokens(instructions))
-        for item in self.items:
-            if isinstance(item, AudioItem):
-                usage.input_text += count_text_tokens(item.transcript)
-                usage.input_audio += math.ceil(item.audio_ms / 1000 * 20)
-            elif isinstance(item, FunctionCallItem):
-                usage.input_text += count_text_tokens(item.name + item.arguments)
-            else:
-                usage.input_text += count_text_tokens(item.text or str(item.wire.get("output", "")))
-                usage.input_audio += math.ceil(item.audio_ms / 1000 * AUDIO_INPUT_TOKENS_PER_SECOND)
+        usage = conversation_usage(self.items, instructions)
         # Prompt caching: the prefix seen by the previous response is cached, in 64-token blocks.
         cached = min(self._last_input_usage, usage.input_text + usage.input_audio) // 64 * 64
         total = max(usage.input_text + usage.input_audio, 1)
@@ -704,8 +424,8 @@ class SimulatedSession:
             else:
                 steps.append(step)
         modalities = params.get("output_modalities") or self.config.get("output_modalities") or ["audio"]
-        output = _deep_merge(self.config["audio"]["output"], (params.get("audio") or {}).get("output") or {})
-        codec, rate, bytes_per_ms = _format_of(output.get("format"))
+        output = deep_merge(self.config["audio"]["output"], (params.get("audio") or {}).get("output") or {})
+        codec, rate, bytes_per_ms = audio_format(output.get("format"))
         speed = float(output.get("speed") or 1.0)
 
         def synthesize(text: str) -> bytes:
@@ -727,7 +447,7 @@ class SimulatedSession:
             modality="text" if modalities == ["text"] else "audio",
             conversation_id=None if out_of_band else self._conversation_id,
             previous_item_id=self.last_item_id,
-            on_item_added=lambda item, previous: self._insert(item, previous),
+            on_item_added=lambda item, previous: insert_item(self.items, item, previous),
             voice=str(output.get("voice") or "alloy"),
             output_format=dict(output.get("format") or {"type": "audio/pcm", "rate": 24000}),
             input_usage=self._input_usage(instructions),
@@ -761,4 +481,4 @@ class SimulatedSession:
     @property
     def input_ms(self) -> float:
         """Milliseconds of input audio appended this session."""
-        return self._input_ms
+        return self._audio.input_ms

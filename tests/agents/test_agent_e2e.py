@@ -19,7 +19,6 @@ from openai.types.realtime import (
 
 from rtvoice import (
     AgentListener,
-    AgentResult,
     ConversationSeed,
     OpenAIProvider,
     RealtimeAgent,
@@ -30,6 +29,7 @@ from rtvoice import (
 from rtvoice.audio import AudioInputDevice
 from rtvoice.events import AgentError
 from rtvoice.testing import Faults, RealtimeSimulator, Say, ScriptedBrain
+from support.agent import converse, received
 from support.audio import caller_wav, ramp_played_ms, ramp_voice
 from support.timing import seconds
 
@@ -104,21 +104,6 @@ def make_agent(
         **kwargs,
     )
     return agent, mic, speaker
-
-
-async def converse(agent: RealtimeAgent, mic: WavInputDevice) -> AgentResult:
-    """Run the agent until the caller's WAV has been streamed (its tail covers the last reply), then stop."""
-    async with asyncio.timeout(seconds(60)), asyncio.TaskGroup() as tasks:
-        run = tasks.create_task(agent.run())
-        finished = tasks.create_task(mic.wait_finished())
-        await asyncio.wait({run, finished}, return_when=asyncio.FIRST_COMPLETED)
-        finished.cancel()
-        await agent.stop()
-    return run.result()
-
-
-def received(sim: RealtimeSimulator, kind: type[Any]) -> list[Any]:
-    return [event for event in sim.sessions[0].received if isinstance(event, kind)]
 
 
 def leftover_agent_tasks() -> list[asyncio.Task[Any]]:

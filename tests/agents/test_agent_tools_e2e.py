@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from openai.types.realtime import ConversationItemCreateEvent, ConversationItemTruncateEvent
+from openai.types.realtime import ConversationItemTruncateEvent
 
 from rtvoice import (
     AgentListener,
-    AgentResult,
     OpenAIProvider,
     RealtimeAgent,
     ServerVAD,
@@ -35,8 +34,8 @@ from rtvoice.testing import (
     Turn,
     speech,
 )
+from support.agent import converse, function_outputs
 from support.audio import caller_wav, ramp_played_ms, ramp_voice
-from support.timing import seconds
 
 SPEED = 4.0
 
@@ -60,24 +59,6 @@ def make_agent(
         **kwargs,
     )
     return agent, mic
-
-
-async def converse(agent: RealtimeAgent, mic: WavInputDevice) -> AgentResult:
-    async with asyncio.timeout(seconds(60)), asyncio.TaskGroup() as tasks:
-        run = tasks.create_task(agent.run())
-        finished = tasks.create_task(mic.wait_finished())
-        await asyncio.wait({run, finished}, return_when=asyncio.FIRST_COMPLETED)
-        finished.cancel()
-        await agent.stop()
-    return run.result()
-
-
-def function_outputs(sim: RealtimeSimulator) -> list[tuple[str, str]]:
-    found = []
-    for event in sim.sessions[0].received:
-        if isinstance(event, ConversationItemCreateEvent) and event.item.type == "function_call_output":
-            found.append((event.item.call_id, event.item.output))
-    return found
 
 
 async def test_a_failing_tool_gives_the_model_an_error_and_the_call_goes_on(tmp_path: Path) -> None:

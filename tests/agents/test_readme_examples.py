@@ -22,7 +22,6 @@ from openai.types.realtime import ConversationItemCreateEvent, SessionUpdateEven
 
 from rtvoice import (
     AgentListener,
-    AgentResult,
     AssistantVoice,
     AzureOpenAIProvider,
     ConversationSeed,
@@ -37,6 +36,7 @@ from rtvoice import (
 )
 from rtvoice.audio import AudioInputDevice, AudioOutputDevice
 from rtvoice.testing import RealtimeSimulator
+from support.agent import converse
 from support.audio import caller_wav
 from support.timing import seconds
 
@@ -58,16 +58,6 @@ def devices(tmp_path: Path) -> Iterator[tuple[WavInputDevice, WavOutputDevice]]:
         WavInputDevice(tmp_path / "caller.wav", speed=4, end="stop"),
         WavOutputDevice(tmp_path / "out.wav", speed=4),
     )
-
-
-async def run_until_done(agent: RealtimeAgent, mic: WavInputDevice) -> AgentResult:
-    async with asyncio.timeout(seconds(60)), asyncio.TaskGroup() as tasks:
-        run = tasks.create_task(agent.run())
-        finished = tasks.create_task(mic.wait_finished())
-        await asyncio.wait({run, finished}, return_when=asyncio.FIRST_COMPLETED)
-        finished.cancel()
-        await agent.stop()
-    return run.result()
 
 
 def session_update(sim: RealtimeSimulator) -> dict[str, object]:
@@ -92,7 +82,7 @@ async def test_conversation_seeds(
         audio_input=mic,
         audio_output=speaker,
     )
-    result = await run_until_done(agent, mic)
+    result = await converse(agent, mic)
     seeds = [e for e in sim.sessions[0].received if isinstance(e, ConversationItemCreateEvent)]
     assert [s.item.role for s in seeds] == ["user", "assistant"]  # type: ignore[union-attr]
     assert [t.transcript for t in result.turns if t.role == "user"] == LINES  # seeds are not turns
@@ -133,7 +123,7 @@ async def test_lifecycle_listener(
         audio_input=mic,
         audio_output=speaker,
     )
-    await run_until_done(agent, mic)
+    await converse(agent, mic)
     assert capsys.readouterr().out.splitlines() == [
         "Agent is starting up...",
         "WebSocket connected, ready to talk.",
@@ -155,7 +145,7 @@ async def test_turn_detection_semantic_and_server(
         audio_input=mic,
         audio_output=speaker,
     )
-    result = await run_until_done(agent, mic)
+    result = await converse(agent, mic)
     sent = session_update(sim)
     assert sent["audio"]["input"]["turn_detection"] == {  # type: ignore[index]
         "type": "semantic_vad",
@@ -188,7 +178,7 @@ async def test_voice_and_model(
         audio_input=mic,
         audio_output=speaker,
     )
-    await run_until_done(agent, mic)
+    await converse(agent, mic)
     assert sim.sessions[0].model == "gpt-realtime"
     output = session_update(sim)["audio"]["output"]  # type: ignore[index]
     assert output["voice"] == "coral" and output["speed"] == 1.2
@@ -244,7 +234,7 @@ async def test_custom_audio_devices(sim: RealtimeSimulator, tmp_path: Path) -> N
             return self._playing
 
     agent = RealtimeAgent(instructions="...", audio_input=CustomMicrophone(), audio_output=CustomSpeaker())
-    result = await run_until_done(agent, source)
+    result = await converse(agent, source)
     assert [t.transcript for t in result.turns] == [LINES[0], LINES[0], LINES[1], LINES[1]]
     assert sum(len(chunk) for chunk in played) > 48_000  # more than a second of assistant audio
 
@@ -285,7 +275,7 @@ async def test_azure_openai(devices: tuple[WavInputDevice, WavOutputDevice]) -> 
             audio_input=mic,
             audio_output=speaker,
         )
-        result = await run_until_done(agent, mic)
+        result = await converse(agent, mic)
         assert azure.sessions[0].model == "gpt-4o-realtime-preview"
     assert len(result.turns) == 4
 

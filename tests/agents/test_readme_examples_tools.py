@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
-from openai.types.realtime import ConversationItemCreateEvent, ResponseCreateEvent, SessionUpdateEvent
+from openai.types.realtime import ResponseCreateEvent, SessionUpdateEvent
 from pydantic import BaseModel, Field
 
 from rtvoice import (
     AgentListener,
-    AgentResult,
     Inject,
     OpenAIProvider,
     RealtimeAgent,
@@ -41,8 +40,8 @@ from rtvoice.testing import (
     ScriptedCall,
     Turn,
 )
+from support.agent import converse, function_outputs
 from support.audio import caller_wav
-from support.timing import seconds
 
 ASK = ["Please help me with that."]
 
@@ -53,32 +52,12 @@ def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     return monkeypatch
 
 
-async def run_agent(agent: RealtimeAgent) -> AgentResult:
-    mic = agent.audio_input
-    assert isinstance(mic, WavInputDevice)
-    async with asyncio.timeout(seconds(60)), asyncio.TaskGroup() as tasks:
-        run = tasks.create_task(agent.run())
-        finished = tasks.create_task(mic.wait_finished())
-        await asyncio.wait({run, finished}, return_when=asyncio.FIRST_COMPLETED)
-        finished.cancel()
-        await agent.stop()
-    return run.result()
-
-
 def devices(tmp_path: Path, lines: Sequence[str] = ASK, gap_ms: int = 9000) -> dict[str, Any]:
     caller_wav(tmp_path / "caller.wav", lines, gaps_ms=gap_ms)
     return {
         "audio_input": WavInputDevice(tmp_path / "caller.wav", speed=4, end="stop"),
         "audio_output": WavOutputDevice(tmp_path / "speaker.wav", speed=4),
     }
-
-
-def outputs(sim: RealtimeSimulator) -> list[str]:
-    return [
-        e.item.output
-        for e in sim.sessions[0].received
-        if isinstance(e, ConversationItemCreateEvent) and e.item.type == "function_call_output"
-    ]
 
 
 def sent_tools(sim: RealtimeSimulator) -> list[dict[str, Any]]:
@@ -109,10 +88,10 @@ async def test_basic_tools(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
             tools=tools,
             **devices(tmp_path),
         )
-        result = await run_agent(agent)
+        result = await converse(agent)
         schema = sent_tools(sim)[0]
     assert schema["name"] == "get_weather" and schema["parameters"]["required"] == ["city"]
-    assert outputs(sim) == ["It's 18°C and partly cloudy in Berlin."]
+    assert [output for _, output in function_outputs(sim)] == ["It's 18°C and partly cloudy in Berlin."]
     assert result.turns[-1].transcript == "It's 18°C and partly cloudy in Berlin."
 
 
@@ -152,13 +131,13 @@ async def test_pydantic_model_tools(env: pytest.MonkeyPatch, tmp_path: Path) -> 
     ]
     async with simulator(env, script) as sim:
         agent = RealtimeAgent(instructions="Use search_calendar.", tools=tools, **devices(tmp_path))
-        await run_agent(agent)
+        await converse(agent)
         properties = sent_tools(sim)[0]["parameters"]["properties"]
     # Strict schema: an optional field is nullable (null means "use the default").
     assert properties["source"]["anyOf"][0]["enum"] == ["work", "personal"]
     assert "What to search for" in properties["query"]["description"]
     assert searches == [{"query": "dentist", "date": None, "limit": 5, "source": "personal"}]
-    assert outputs(sim) == ["Dentist on Monday at 9."]
+    assert [output for _, output in function_outputs(sim)] == ["Dentist on Monday at 9."]
 
 
 async def test_long_running_tools(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -194,8 +173,8 @@ async def test_long_running_tools(env: pytest.MonkeyPatch, tmp_path: Path) -> No
     async with RealtimeSimulator(brain=brain, user_transcripts=ASK, generation_speed=16) as sim:
         env.setenv("OPENAI_BASE_URL", sim.http_url)
         agent = RealtimeAgent(instructions="You are a news assistant.", tools=tools, **devices(tmp_path))
-        await run_agent(agent)
-    assert sorted(outputs(sim)) == ["OK", "Top result for rtvoice."]
+        await converse(agent)
+    assert sorted([output for _, output in function_outputs(sim)]) == ["OK", "Top result for rtvoice."]
     # The holding phrase was requested while search_web ran, with the persona kept.
     holding = [i for i in seen_instructions if "Let me search that for you" in i]
     assert len(holding) == 1 and holding[0].startswith("You are a news assistant.")
@@ -252,8 +231,8 @@ async def test_status_templates(env: pytest.MonkeyPatch, tmp_path: Path) -> None
             agent = RealtimeAgent(
                 instructions="Play music.", tools=tools, listener=Listener(), **devices(tmp_path)
             )
-            await run_agent(agent)
-        assert outputs(sim) == ["Now playing: Yesterday"]
+            await converse(agent)
+        assert [output for _, output in function_outputs(sim)] == ["Now playing: Yesterday"]
     assert played == ["Yesterday", "Yesterday"]
     assert statuses == ["Playing Yesterday now.", "Playing Yesterday now."]
 
@@ -294,10 +273,13 @@ async def test_context_injection_and_custom_application_context(
             context=AppState(user_name="Alice", premium=True),
             **devices(tmp_path),
         )
-        await run_agent(agent)
+        await converse(agent)
         schemas = {t["name"]: t["parameters"] for t in sent_tools(sim)}
     assert schemas["greet"]["properties"] == {} and schemas["summarise"]["properties"] == {}
-    assert outputs(sim) == ["Summary of 1 line(s).", "Hello Alice, you are on the premium plan."]
+    assert [output for _, output in function_outputs(sim)] == [
+        "Summary of 1 line(s).",
+        "Hello Alice, you are on the premium plan.",
+    ]
 
 
 async def test_supervisor(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -345,14 +327,14 @@ async def test_supervisor(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
             provider=OpenAIProvider(websocket_base_url=sim.url),  # the realtime simulator's URL
             **devices(tmp_path),
         )
-        result = await run_agent(agent)
+        result = await converse(agent)
         assert supervisor.llm is not None
         await supervisor.llm.aclose()
         requests = [r.body for r in chat.requests]
     assert requests[0]["model"] == "gpt-4o-mini"
     tool_message = next(m for m in requests[1]["messages"] if m["role"] == "tool")
     assert tool_message["content"] == "Booked for 2 at Luigi's on 2026-11-27 at 19:00."
-    assert json.loads(outputs(sim)[0]) == {
+    assert json.loads([output for _, output in function_outputs(sim)][0]) == {
         "message": "Booked for 2 at Luigi's on Friday at 7 pm.",
         "success": True,
     }
@@ -372,7 +354,7 @@ async def test_recording(env: pytest.MonkeyPatch, tmp_path: Path, monkeypatch: p
             **devices(tmp_path),
         )
 
-        result = await run_agent(agent)
+        result = await converse(agent)
         print(result.recording_path)  # Path to the saved file
     assert result.recording_path == Path("session.pcm")
     import wave

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
-import hypothesis  # noqa: F401  (see below)
+import hypothesis
 import pytest
 
 from rtvoice.testing import add_client_message_observer, remove_client_message_observer
 from support.client_events import CLIENT_MESSAGES
+
+# CI runs the same hypothesis examples every time (a red build is then reproducible, never a roll of the
+# dice); local runs keep exploring new examples. Set HYPOTHESIS_PROFILE=ci to reproduce CI locally.
+hypothesis.settings.register_profile("ci", derandomize=True, print_blob=True)
+hypothesis.settings.register_profile("dev", print_blob=True)
+hypothesis.settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev")
+)
 
 # hypothesis is imported up front on purpose: its pytest plugin imports it lazily at the terminal
 # summary, through pytest's assertion rewriting (ast.parse). On CPython 3.11, ast's recursion counter is

@@ -49,10 +49,10 @@ def heard_prefix(text: str, fraction: float) -> str:
 
     Returns:
         A prefix of ``text`` ending at a word boundary, without trailing whitespace; ``""`` when nothing
-        was heard and ``text`` unchanged when all of it was.
+        was heard and all of ``text`` (less trailing whitespace) when all of it was.
     """
     if fraction >= 1.0:
-        return text
+        return text.rstrip()
     if fraction <= 0.0:
         return ""
     cut = round(len(text) * fraction)

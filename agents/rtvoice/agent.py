@@ -32,6 +32,7 @@ from openai.types.websocket_connection_options import WebSocketConnectionOptions
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidHandshake
 
 from rtvoice import events as ev
+from rtvoice.agent_events import agent_error, agent_event
 from rtvoice.audio import AudioFormat, AudioInputDevice, AudioOutputDevice
 from rtvoice.conversation import ConversationHistory, ConversationSeed
 from rtvoice.event_bus import EventBus
@@ -53,10 +54,7 @@ from rtvoice.realtime import (
     Action,
     ArmTimer,
     AssistantResponseStarted,
-    AssistantTranscript,
-    AssistantTranscriptDelta,
     ClearPlayback,
-    Interrupted,
     PlayAudio,
     PlaybackFinished,
     RealtimeProtocol,
@@ -72,13 +70,12 @@ from rtvoice.realtime import (
     UserTranscript,
     encode_client_event,
 )
-from rtvoice.recording import CallRecorder
+from rtvoice.recording.session_recorder import SessionRecorder
 from rtvoice.supervisor import Supervisor
 from rtvoice.tool_calls import DEFAULT_TOOL_TIMEOUT_S, ToolCalls
 from rtvoice.tools import ToolContext, Tools
 from rtvoice.usage import PricingCatalog, UsageReport, UsageTracker
 from rtvoice.views import AgentResult, StopReason
-from rtvoice_codecs import StreamResampler, alaw_to_pcm16, ulaw_to_pcm16
 
 __all__ = ["RealtimeAgent"]
 
@@ -242,11 +239,9 @@ class RealtimeAgent:
         self._assistant_active = False
         self._inactivity: InactivityTimer | None = None
         self._usage = UsageTracker(pricing)
-        self._recorder: CallRecorder | None = None
+        self._recorder: SessionRecorder | None = None
         self._call_ms = 0.0  # the call's clock: milliseconds of microphone audio streamed
         self._queued_ms = 0.0  # milliseconds of assistant audio handed to the speaker (less what was cleared)
-        self._record_in = _ToPcm24(AudioFormat.PCM16_24K)
-        self._record_out: _ToPcm24 | None = None
 
     # -- public API -----------------------------------------------------------------------------------
 
@@ -458,11 +453,13 @@ class RealtimeAgent:
     # -- recording ------------------------------------------------------------------------------------
 
     def _start_recording(self, input_format: AudioFormat, output_format: AudioFormat) -> None:
-        if self.recording_path is None:
-            return
-        self._recorder = CallRecorder(self.recording_path, stereo=self.recording_stereo)
-        self._record_in = _ToPcm24(input_format)
-        self._record_out = _ToPcm24(output_format)
+        if self.recording_path is not None:
+            self._recorder = SessionRecorder(
+                self.recording_path,
+                stereo=self.recording_stereo,
+                input_format=input_format,
+                output_format=output_format,
+            )
 
     def _finish_recording(self) -> None:
         recorder, self._recorder = self._recorder, None
@@ -514,8 +511,7 @@ class RealtimeAgent:
                     start_ms = self._call_ms
                     self._call_ms += len(chunk) / bytes_per_ms
                     if self._recorder is not None:
-                        self._recorder.add_caller(self._record_in.convert(chunk), start_ms)
-                        self._recorder.advance(self._call_ms)
+                        self._recorder.add_caller(chunk, start_ms, self._call_ms)
                     await self._execute(core.send_audio(chunk))
         except Exception as exc:  # the microphone failed: end the session with a clear error
             log.exception("microphone failed")
@@ -583,109 +579,81 @@ class RealtimeAgent:
             await conn.send_raw(text)
 
     async def _execute(self, actions: list[Action]) -> None:
-        bus = self.event_bus
         for action in actions:
             if isinstance(action, SendJSON):
                 await self._send(action.text)
             elif isinstance(action, SendEvent):
                 await self._send(encode_client_event(action.event))
             elif isinstance(action, PlayAudio):
-                assert self.audio_output is not None
-                await self.audio_output.play_chunk(action.audio)
-                if self._recorder is not None and self._record_out is not None:
-                    # Record the audio where the speaker will play it: now, plus what is queued before it.
-                    played = self.audio_output.played_ms
-                    ahead = max(0.0, self._queued_ms - played) if played is not None else 0.0
-                    self._recorder.schedule_agent(
-                        self._record_out.convert(action.audio), self._call_ms + ahead
-                    )
-                self._queued_ms += len(action.audio) / self.audio_output.format.bytes_per_ms
-                if not self._assistant_active:
-                    self._assistant_active = True
-                    self._poke()
+                await self._play(action.audio)
             elif isinstance(action, ClearPlayback):
-                assert self.audio_output is not None and self._core is not None
-                await self.audio_output.clear_buffer()
-                if self._recorder is not None:
-                    self._recorder.cut_agent(self._call_ms)
-                played = self.audio_output.played_ms
-                if played is not None:
-                    self._queued_ms = played  # the unplayed rest is gone
-                if played is not None:
-                    await self._execute(self._core.receive_playback_cleared(played))
+                await self._clear()
             elif isinstance(action, ArmTimer):
                 self._core_deadline = action.deadline
                 self._poke()
-            elif isinstance(action, SessionReady):
-                assert self._ready is not None
-                self._ready.set()
-                bus.dispatch_nowait(ev.AgentSessionConnected(model=self.model))
-                self._arm_inactivity()
-            elif isinstance(action, UserSpeechStarted):
-                if self._inactivity is not None:
-                    self._inactivity.pause()
-                bus.dispatch_nowait(
-                    ev.UserStartedSpeaking(item_id=action.item_id, audio_start_ms=action.audio_start_ms)
-                )
-            elif isinstance(action, UserSpeechStopped):
-                bus.dispatch_nowait(
-                    ev.UserStoppedSpeaking(item_id=action.item_id, audio_end_ms=action.audio_end_ms)
-                )
-                if not self._assistant_active:
-                    self._arm_inactivity()
-            elif isinstance(action, UserTranscript):
-                bus.dispatch_nowait(ev.UserTranscript(transcript=action.text, item_id=action.item_id))
-                if action.usage is not None and self.transcription_model is not None:
-                    if self._usage.add_transcription(
-                        action.item_id, 0, self.transcription_model, action.usage
-                    ):
-                        bus.dispatch_nowait(ev.UsageUpdated(report=self._usage.report()))
-            elif isinstance(action, AssistantResponseStarted):
+            else:
+                self._track(action)
+                event = agent_event(action, model=self.model)
+                if event is not None:
+                    self.event_bus.dispatch_nowait(event)
+
+    async def _play(self, audio: bytes) -> None:
+        assert self.audio_output is not None
+        await self.audio_output.play_chunk(audio)
+        if self._recorder is not None:
+            # Record the audio where the speaker will play it: now, plus what is queued before it.
+            played = self.audio_output.played_ms
+            ahead = max(0.0, self._queued_ms - played) if played is not None else 0.0
+            self._recorder.add_assistant(audio, self._call_ms + ahead)
+        self._queued_ms += len(audio) / self.audio_output.format.bytes_per_ms
+        if not self._assistant_active:
+            self._assistant_active = True
+            self._poke()
+
+    async def _clear(self) -> None:
+        assert self.audio_output is not None and self._core is not None
+        await self.audio_output.clear_buffer()
+        if self._recorder is not None:
+            self._recorder.cut_assistant(self._call_ms)
+        played = self.audio_output.played_ms
+        if played is not None:
+            self._queued_ms = played  # the unplayed rest is gone
+            await self._execute(self._core.receive_playback_cleared(played))
+
+    def _track(self, action: Action) -> None:
+        """The session's own bookkeeping for a notification (the listener's event is dispatched after)."""
+        if isinstance(action, SessionReady):
+            assert self._ready is not None
+            self._ready.set()
+            self._arm_inactivity()
+        elif isinstance(action, UserSpeechStarted | AssistantResponseStarted):
+            if self._inactivity is not None:
+                self._inactivity.pause()
+            if isinstance(action, AssistantResponseStarted):
                 self._assistant_active = True
-                if self._inactivity is not None:
-                    self._inactivity.pause()
-                bus.dispatch_nowait(ev.AssistantStartedResponding(response_id=action.response_id))
                 self._poke()
-            elif isinstance(action, AssistantTranscriptDelta):
-                bus.dispatch_nowait(ev.AssistantTranscriptDelta(delta=action.delta, item_id=action.item_id))
-            elif isinstance(action, AssistantTranscript):
-                bus.dispatch_nowait(ev.AssistantTranscript(transcript=action.text, item_id=action.item_id))
-            elif isinstance(action, Interrupted):
-                bus.dispatch_nowait(ev.AgentInterrupted(item_id=action.item_id, played_ms=action.played_ms))
-            elif isinstance(action, PlaybackFinished):
-                self._assistant_active = False
-                bus.dispatch_nowait(ev.AssistantStoppedResponding(interrupted=action.interrupted))
+        elif isinstance(action, UserSpeechStopped):
+            if not self._assistant_active:
                 self._arm_inactivity()
-            elif isinstance(action, ToolCall):
-                self._tool_calls.receive(action)
-            elif isinstance(action, ResponseFinished):
-                if action.usage is not None and action.response_id is not None:
-                    if self._usage.add_response(action.response_id, self.model, action.usage):
-                        bus.dispatch_nowait(ev.UsageUpdated(report=self._usage.report()))
-            elif isinstance(action, UpstreamErrorReceived):
-                error = ev.AgentError(
-                    type=action.type,
-                    message=action.message,
-                    code=action.code,
-                    param=action.param,
-                    event_id=action.event_id,
+        elif isinstance(action, PlaybackFinished):
+            self._assistant_active = False
+            self._arm_inactivity()
+        elif isinstance(action, UserTranscript):
+            if action.usage is not None and self.transcription_model is not None:
+                self._count(
+                    self._usage.add_transcription(action.item_id, 0, self.transcription_model, action.usage)
                 )
-                bus.dispatch_nowait(ev.AgentErrorEvent(error=error))
-                if action.fatal:
-                    self._request_stop("upstream_error", error)
-                else:
-                    log.warning("upstream error %s: %s", action.code, action.message)
+        elif isinstance(action, ResponseFinished):
+            if action.usage is not None and action.response_id is not None:
+                self._count(self._usage.add_response(action.response_id, self.model, action.usage))
+        elif isinstance(action, ToolCall):
+            self._tool_calls.receive(action)
+        elif isinstance(action, UpstreamErrorReceived):
+            if action.fatal:
+                self._request_stop("upstream_error", agent_error(action))
+            else:
+                log.warning("upstream error %s: %s", action.code, action.message)
 
-
-class _ToPcm24:
-    """Converts one stream of device audio to PCM16 at 24 kHz for the recording."""
-
-    def __init__(self, audio_format: AudioFormat) -> None:
-        self.format = audio_format
-        self._resampler = None if audio_format is AudioFormat.PCM16_24K else StreamResampler(8000, 24000)
-
-    def convert(self, audio: bytes) -> bytes:
-        if self._resampler is None:
-            return audio
-        pcm = ulaw_to_pcm16(audio) if self.format is AudioFormat.PCMU_8K else alaw_to_pcm16(audio)
-        return self._resampler.process(pcm)
+    def _count(self, counted: bool) -> None:
+        if counted:
+            self.event_bus.dispatch_nowait(ev.UsageUpdated(report=self._usage.report()))

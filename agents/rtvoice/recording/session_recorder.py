@@ -1,0 +1,72 @@
+"""Recording a live session: device audio in any format onto a :class:`CallRecorder`'s timeline.
+
+The agent feeds it as audio moves: every microphone chunk (placed by arrival on the call's clock), every
+assistant chunk handed to the speaker (placed where the speaker will play it: now plus what is queued
+ahead of it), and every barge-in clear (the unplayed rest is cut). G.711 devices are decoded and
+resampled to the recording's 24 kHz PCM16 with the project's low-delay resampler.
+"""
+
+from __future__ import annotations
+
+from os import PathLike
+
+from rtvoice.audio.format import AudioFormat
+from rtvoice.recording.recorder import CallRecorder
+from rtvoice_codecs import StreamResampler, alaw_to_pcm16, ulaw_to_pcm16
+
+__all__ = ["SessionRecorder", "ToPcm24"]
+
+
+class ToPcm24:
+    """Converts one stream of device audio (PCM16 24 kHz, μ-law or A-law 8 kHz) to PCM16 at 24 kHz."""
+
+    def __init__(self, audio_format: AudioFormat) -> None:
+        self.format = audio_format
+        self._resampler = None if audio_format is AudioFormat.PCM16_24K else StreamResampler(8000, 24000)
+
+    def convert(self, audio: bytes) -> bytes:
+        """The same audio as PCM16 at 24 kHz (stateful: chunks of one stream join without clicks)."""
+        if self._resampler is None:
+            return audio
+        pcm = ulaw_to_pcm16(audio) if self.format is AudioFormat.PCMU_8K else alaw_to_pcm16(audio)
+        return self._resampler.process(pcm)
+
+
+class SessionRecorder:
+    """A :class:`CallRecorder` fed with a session's device audio.
+
+    Args:
+        path: the WAV file to write.
+        stereo: caller left, assistant right (instead of a mono mix).
+        input_format: the microphone's format.
+        output_format: the speaker's format.
+    """
+
+    def __init__(
+        self,
+        path: str | PathLike[str],
+        *,
+        stereo: bool,
+        input_format: AudioFormat,
+        output_format: AudioFormat,
+    ) -> None:
+        self._recorder = CallRecorder(path, stereo=stereo)
+        self._caller = ToPcm24(input_format)
+        self._assistant = ToPcm24(output_format)
+
+    def add_caller(self, chunk: bytes, start_ms: float, now_ms: float) -> None:
+        """A microphone chunk that began at ``start_ms`` on the call's clock; write what is final."""
+        self._recorder.add_caller(self._caller.convert(chunk), start_ms)
+        self._recorder.advance(now_ms)
+
+    def add_assistant(self, audio: bytes, at_ms: float) -> None:
+        """Assistant audio the speaker will start playing at ``at_ms``."""
+        self._recorder.schedule_agent(self._assistant.convert(audio), at_ms)
+
+    def cut_assistant(self, at_ms: float) -> None:
+        """Barge-in: drop the assistant audio scheduled from ``at_ms`` on."""
+        self._recorder.cut_agent(at_ms)
+
+    def close(self, now_ms: float) -> None:
+        """Write the rest and finalise the file."""
+        self._recorder.close(now_ms)

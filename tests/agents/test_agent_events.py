@@ -27,7 +27,7 @@ from rtvoice.realtime import (
 
 def test_notifications_map_to_listener_events() -> None:
     error = UpstreamErrorReceived("server_error", "boom", "It broke.", None, "evt_1", fatal=True)
-    pairs = [
+    pairs: list[tuple[Action, ev.AgentEvent]] = [
         (SessionReady(), ev.AgentSessionConnected(model="gpt-realtime")),
         (UserSpeechStarted("item_1", 120), ev.UserStartedSpeaking(item_id="item_1", audio_start_ms=120)),
         (UserSpeechStopped("item_1", 900), ev.UserStoppedSpeaking(item_id="item_1", audio_end_ms=900)),

@@ -1,0 +1,63 @@
+"""SessionRecorder: device audio in any format lands on the recording's 24 kHz timeline."""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+import numpy as np
+
+from rtvoice.audio import AudioFormat
+from rtvoice.recording.session_recorder import SessionRecorder, ToPcm24
+from rtvoice_codecs import pcm16_to_alaw, pcm16_to_ulaw
+
+
+def tone(ms: int, rate: int, hz: float = 440.0, level: int = 8000) -> bytes:
+    t = np.arange(rate * ms // 1000) / rate
+    return (level * np.sin(2 * np.pi * hz * t)).astype("<i2").tobytes()
+
+
+def test_g711_streams_are_decoded_and_resampled_to_24k() -> None:
+    for fmt, encode in ((AudioFormat.PCMU_8K, pcm16_to_ulaw), (AudioFormat.PCMA_8K, pcm16_to_alaw)):
+        converter = ToPcm24(fmt)
+        source = encode(tone(100, 8000))
+        out = b"".join(converter.convert(source[i : i + 160]) for i in range(0, len(source), 160))
+        samples = np.frombuffer(out, dtype="<i2")
+        assert len(samples) == 2400  # 100 ms at 24 kHz
+        assert 6000 < np.max(np.abs(samples[200:])) < 9000  # the tone survived (after the 2 ms filter delay)
+    pcm = tone(20, 24000)
+    assert ToPcm24(AudioFormat.PCM16_24K).convert(pcm) == pcm
+
+
+def test_caller_and_assistant_land_where_they_were_heard_and_cuts_are_left_out(tmp_path: Path) -> None:
+    path = tmp_path / "call.wav"
+    recorder = SessionRecorder(
+        path, stereo=True, input_format=AudioFormat.PCMU_8K, output_format=AudioFormat.PCM16_24K
+    )
+    caller = pcm16_to_ulaw(tone(200, 8000))
+    silence = b"\xff" * 160
+    now = 0.0
+    for i in range(0, len(caller), 160):  # 200 ms of caller speech, in 20 ms frames
+        recorder.add_caller(caller[i : i + 160], now, now + 20)
+        now += 20
+    recorder.add_assistant(tone(600, 24000, hz=300), at_ms=300)  # a reply planned for 300..900 ms
+    for _ in range(15):  # 300 ms of silence on the line
+        recorder.add_caller(silence, now, now + 20)
+        now += 20
+    assert now == 500
+    recorder.cut_assistant(at_ms=now)  # barge-in at 500 ms: only 300..500 of the reply was heard
+    for _ in range(25):
+        recorder.add_caller(silence, now, now + 20)
+        now += 20
+    recorder.close(now)
+    with wave.open(str(path)) as wav:
+        assert (wav.getnchannels(), wav.getframerate()) == (2, 24000)
+        frames = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").reshape(-1, 2)
+    left, right = frames[:, 0], frames[:, 1]
+    loud_left = np.flatnonzero(np.abs(left.astype(np.int32)) > 1000)
+    loud_right = np.flatnonzero(right)
+    # The caller's speech: 0..200 ms, shifted by the resampler's 2 ms delay (48 samples) at most.
+    assert 0 <= int(loud_left[0]) <= 48 + 24 and abs(int(loud_left[-1]) - (200 * 24 + 48)) <= 24
+    assert int(loud_right[0]) == 300 * 24 + 1 or int(loud_right[0]) == 300 * 24  # sin(0) == 0
+    assert 499 * 24 <= int(loud_right[-1]) < 500 * 24  # heard up to the cut, nothing after it
+    assert len(frames) == int(now * 24)

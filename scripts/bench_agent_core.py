@@ -128,51 +128,32 @@ def build_call(seconds: float) -> list[Step]:
             transcript="What is the weather like today?",
             usage={"type": "duration", "seconds": 3.0},
         )
+        add(
+            generated,
+            "response.output_audio.done",
+            response_id=response,
+            item_id=assistant,
+            output_index=0,
+            content_index=0,
+        )
+        add(
+            generated,
+            "response.output_audio_transcript.done",
+            response_id=response,
+            item_id=assistant,
+            output_index=0,
+            content_index=0,
+            transcript="".join(f"word{k} " for k in range(deltas)),
+        )
+        add(generated + 0.01, "response.done", response=_response(response, "completed"))
         if barge_in:
             speech = created + 0.05 + 2.0  # 2 s into playback; generation already finished
-            add(
-                generated,
-                "response.output_audio.done",
-                response_id=response,
-                item_id=assistant,
-                output_index=0,
-                content_index=0,
-            )
-            add(
-                generated,
-                "response.output_audio_transcript.done",
-                response_id=response,
-                item_id=assistant,
-                output_index=0,
-                content_index=0,
-                transcript="".join(f"word{k} " for k in range(deltas)),
-            )
-            add(generated + 0.01, "response.done", response=_response(response, "completed"))
             add(
                 speech,
                 "input_audio_buffer.speech_started",
                 audio_start_ms=int(speech * 1000),
                 item_id=f"{user}b",
             )
-        else:
-            add(
-                generated,
-                "response.output_audio.done",
-                response_id=response,
-                item_id=assistant,
-                output_index=0,
-                content_index=0,
-            )
-            add(
-                generated,
-                "response.output_audio_transcript.done",
-                response_id=response,
-                item_id=assistant,
-                output_index=0,
-                content_index=0,
-                transcript="".join(f"word{k} " for k in range(deltas)),
-            )
-            add(generated + 0.01, "response.done", response=_response(response, "completed"))
         previous = assistant
         turn += 1
         start += TURN_S

@@ -23,7 +23,27 @@ from openai import AsyncOpenAI, omit
 
 from rtvoice.exceptions import ConfigurationError
 
-__all__ = ["AzureOpenAIProvider", "ConnectOptions", "OpenAIProvider", "RealtimeProvider"]
+__all__ = [
+    "AzureOpenAIProvider",
+    "ConnectOptions",
+    "OpenAIProvider",
+    "RealtimeProvider",
+    "resolve_openai_settings",
+]
+
+
+def resolve_openai_settings(
+    api_key: str | None, base_url: str | None, *, missing_key: str
+) -> tuple[str, str | None]:
+    """The key and base URL the openai SDK would use: the arguments, else ``OPENAI_API_KEY``/``OPENAI_BASE_URL``.
+
+    Raises:
+        ConfigurationError: no key at all; ``missing_key`` says how to fix it.
+    """
+    key = api_key or os.environ.get("OPENAI_API_KEY")
+    if not key:
+        raise ConfigurationError(missing_key)
+    return key, base_url or os.environ.get("OPENAI_BASE_URL")
 
 
 @dataclass(frozen=True)
@@ -80,13 +100,12 @@ class OpenAIProvider(RealtimeProvider):
         organization: str | None = None,
         project: str | None = None,
     ) -> None:
-        self.api_key = api_key or os.environ.get("OPENAI_API_KEY")
-        if not self.api_key:
-            raise ConfigurationError(
-                "no OpenAI API key: pass api_key=... or set OPENAI_API_KEY "
-                "(for offline work, run the simulator: rtvoice-gateway simulator)"
-            )
-        self.base_url = base_url or os.environ.get("OPENAI_BASE_URL")
+        self.api_key, self.base_url = resolve_openai_settings(
+            api_key,
+            base_url,
+            missing_key="no OpenAI API key: pass api_key=... or set OPENAI_API_KEY "
+            "(for offline work, run the simulator: rtvoice-gateway simulator)",
+        )
         self.websocket_base_url = websocket_base_url
         self.organization = organization
         self.project = project

@@ -19,6 +19,7 @@ are offered too.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -248,8 +249,6 @@ class ToolCalls:
 
 
 def _argument(arguments_json: str, name: str) -> str | None:
-    import json
-
     try:
         value: Any = json.loads(arguments_json or "{}")
     except ValueError:

@@ -20,6 +20,7 @@ from openai.types.chat import ChatCompletion
 from rtvoice.exceptions import ConfigurationError
 from rtvoice.llm.base import ChatModel, ChatModelError
 from rtvoice.llm.messages import ChatMessage, ChatResult, ChatUsage, ToolCall, ToolSpec
+from rtvoice.providers import resolve_openai_settings
 
 __all__ = ["DEFAULT_AZURE_API_VERSION", "ChatAzureOpenAI", "ChatOpenAI"]
 
@@ -166,13 +167,12 @@ class ChatOpenAI(_SDKChatModel):
         project: str | None = None,
     ) -> None:
         super().__init__(model, temperature, timeout, max_retries)
-        self.api_key = api_key or os.environ.get("OPENAI_API_KEY")
-        if not self.api_key:
-            raise ConfigurationError(
-                "ChatOpenAI has no API key: pass api_key=... or set OPENAI_API_KEY "
-                "(for offline work, point base_url at rtvoice.testing.chat.ChatCompletionsSimulator)"
-            )
-        self.base_url = base_url or os.environ.get("OPENAI_BASE_URL")
+        self.api_key, self.base_url = resolve_openai_settings(
+            api_key,
+            base_url,
+            missing_key="ChatOpenAI has no API key: pass api_key=... or set OPENAI_API_KEY "
+            "(for offline work, point base_url at rtvoice.testing.chat.ChatCompletionsSimulator)",
+        )
         self.organization = organization
         self.project = project
 

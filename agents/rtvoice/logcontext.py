@@ -18,11 +18,12 @@ import contextlib
 import logging
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextvars import ContextVar
+from types import MappingProxyType
 from typing import Any
 
 __all__ = ["LogContextFilter", "add_log_context", "current_log_context", "log_context"]
 
-_context: ContextVar[Mapping[str, str]] = ContextVar("rtvoice_log_context", default={})
+_context: ContextVar[Mapping[str, str]] = ContextVar("rtvoice_log_context", default=MappingProxyType({}))
 
 
 @contextlib.contextmanager

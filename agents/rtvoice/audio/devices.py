@@ -24,14 +24,21 @@ The output contract, in order of what the agent does:
 3. On barge-in the agent calls ``await clear_buffer()``, which drops every queued chunk not yet heard.
    Once it returns, ``played_ms`` no longer grows from the dropped audio (audio already handed to the
    hardware, at most one device buffer, may still finish and count).
-4. ``is_playing`` is True while queued audio remains to be heard; the agent uses it to tell when the
-   assistant's turn has really ended (end-of-turn, inactivity timer, hang up after a goodbye).
+4. ``await end_of_audio()`` says the audio of the current assistant item is complete: a device that
+   sends fixed-size frames (20 ms on a phone line) sends its last partial frame now instead of waiting
+   for more. Default: nothing to do.
+5. A device that learns its position from events (a phone line's mark echoes) calls the listener set by
+   :meth:`AudioOutputDevice.set_position_listener` when ``played_ms`` moved; the agent then reads it at
+   once instead of waiting for its next poll. Devices that can only be polled need not do anything.
+
+``is_playing`` (output) and ``is_active`` (input) are 0.7.0's and kept for compatibility: the agent
+never reads them (it knows what it queued and what was played), so they are no longer abstract.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from rtvoice.audio.format import AudioFormat
 
@@ -63,9 +70,9 @@ class AudioInputDevice(ABC):
         """
 
     @property
-    @abstractmethod
     def is_active(self) -> bool:
-        """True between :meth:`start` and :meth:`stop` (or the end of the source)."""
+        """True between :meth:`start` and :meth:`stop` (0.7.0's; the agent does not read it). Default False."""
+        return False
 
     @property
     def format(self) -> AudioFormat:
@@ -99,9 +106,23 @@ class AudioOutputDevice(ABC):
         """Drop all queued audio not yet heard (the user interrupted the assistant)."""
 
     @property
-    @abstractmethod
     def is_playing(self) -> bool:
-        """True while queued audio remains to be heard."""
+        """True while queued audio remains to be heard (0.7.0's; the agent does not read it). Default False."""
+        return False
+
+    async def end_of_audio(self) -> None:
+        """The current assistant item's audio is complete: flush a partial frame, if the device keeps one.
+
+        Called after the item's last :meth:`play_chunk`. Default: nothing.
+        """
+        return None
+
+    def set_position_listener(self, listener: Callable[[], None] | None) -> None:
+        """Register ``listener`` to be called (on the event loop) when ``played_ms`` has moved.
+
+        For devices that learn their position from events; polled devices ignore it (the default).
+        """
+        return None
 
     @property
     def format(self) -> AudioFormat:

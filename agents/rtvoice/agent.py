@@ -1,20 +1,20 @@
-"""``RealtimeAgent``: a spoken conversation on the OpenAI Realtime API (the asyncio shell).
+"""``RealtimeAgent``: a spoken conversation on the OpenAI Realtime API.
 
-Every decision lives in :class:`~rtvoice.realtime.RealtimeProtocol` (sans-I/O); this module only moves
-bytes and time: the socket, the devices, the clock, the listener. One :func:`RealtimeAgent.run` is one
-session, owned by one ``asyncio.TaskGroup``:
+The agent is **configuration**: instructions, voice, tools, supervisor, devices, listener. Each
+:meth:`RealtimeAgent.run` is one **session** (:class:`~rtvoice.agent_session.AgentSession`), created for the
+run and thrown away after it, so an agent may run again, and the objects a server builds once and hands
+to every call (``Tools``, a ``Supervisor``, a provider) hold no per-call state.
 
-* the **reader** feeds every server frame to the core (reporting the speaker's playback position first,
-  so a barge-in measures what was really heard);
-* the **microphone** task starts only after ``session.updated`` (``SessionReady``) and streams chunks;
-* the **clock** task sleeps until the next thing that needs time: a playback poll while assistant audio
-  is playing, the core's wall-clock fallback timer, the inactivity countdown;
-* the run itself waits for the stop signal.
+Every decision lives in :class:`~rtvoice.realtime.RealtimeProtocol` (sans-I/O); the session only moves
+bytes and time. A server can open the upstream before the call's audio exists: ``await agent.connect()``
+(pre-warm) while it answers the carrier's webhook, then set the devices and ``await agent.run()`` when the
+media stream opens; ``await agent.request_response()`` makes the agent speak first.
 
-Endings: ``stop()``, Ctrl+C (SIGINT), an inactivity timeout, an upstream close or fatal ``error``, or a
-device failure all set one stop signal; the task group is cancelled, the devices are stopped, the socket
-is closed (with a short close timeout, so a dead peer cannot hold us), and ``run()`` returns an
-:class:`AgentResult` saying why. Nothing is left running.
+Endings: ``stop()``, Ctrl+C (only in a program that has not taken SIGINT itself, see
+:mod:`rtvoice.sigint`), an inactivity timeout, an upstream close or fatal ``error``, or a device failure
+all end the session's task group; the devices are stopped, the socket is closed, and ``run()`` returns an
+:class:`AgentResult` saying why. Configuration errors (no API key, bad arguments) raise
+:class:`~rtvoice.ConfigurationError` before anything connects.
 """
 
 from __future__ import annotations
@@ -22,23 +22,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import time
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, cast
-
-from openai.types.websocket_connection_options import WebSocketConnectionOptions
-from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidHandshake
+from typing import Any, Literal
 
 from rtvoice import events as ev
-from rtvoice.agent_events import agent_error, agent_event
+from rtvoice.agent_session import AgentSession
 from rtvoice.audio import AudioFormat, AudioInputDevice, AudioOutputDevice
 from rtvoice.conversation import ConversationHistory, ConversationSeed
 from rtvoice.event_bus import EventBus
-from rtvoice.exceptions import ConfigurationError
-from rtvoice.inactivity import Countdown, InactivityTimer, TimedOut
+from rtvoice.exceptions import ConfigurationError, UpstreamError
 from rtvoice.listener import AgentListener, attach_listener
+from rtvoice.logcontext import log_context
 from rtvoice.options import (
     AssistantVoice,
     NoiseReduction,
@@ -50,49 +47,17 @@ from rtvoice.options import (
     validate_voice,
 )
 from rtvoice.providers import OpenAIProvider, RealtimeProvider
-from rtvoice.realtime import (
-    Action,
-    ArmTimer,
-    AssistantResponseStarted,
-    ClearPlayback,
-    PlayAudio,
-    PlaybackFinished,
-    RealtimeProtocol,
-    ResponseFinished,
-    SendEvent,
-    SendJSON,
-    SessionConfig,
-    SessionReady,
-    ToolCall,
-    UpstreamErrorReceived,
-    UserSpeechStarted,
-    UserSpeechStopped,
-    UserTranscript,
-    encode_client_event,
-)
-from rtvoice.recording.session_recorder import SessionRecorder
+from rtvoice.realtime import SessionConfig
+from rtvoice.sigint import SigintGuard
 from rtvoice.supervisor import Supervisor
 from rtvoice.tool_calls import DEFAULT_TOOL_TIMEOUT_S, ToolCalls
-from rtvoice.tools import ToolContext, Tools
+from rtvoice.tools import Tools
 from rtvoice.usage import PricingCatalog, UsageReport, UsageTracker
-from rtvoice.views import AgentResult, StopReason
+from rtvoice.views import AgentResult
 
 __all__ = ["RealtimeAgent"]
 
 log = logging.getLogger("rtvoice.agent")
-
-#: How often the speaker's position is read while assistant audio plays: at most every
-#: ``PLAYBACK_POLL_MAX_S``, sooner as the queued audio runs out, never more often than
-#: ``PLAYBACK_POLL_MIN_S``. The barge-in path reads the position fresh anyway; this poll only notices
-#: the end of playback, so it can be lazy (every wake-up costs CPU: see ``scripts/bench agent``).
-PLAYBACK_POLL_MIN_S = 0.02
-PLAYBACK_POLL_MAX_S = 0.2
-#: How long closing the socket and stopping a device may take before we give up on the peer.
-CLOSE_TIMEOUT_S = 0.5
-
-
-class _Stop(Exception):
-    """Ends the session's task group."""
 
 
 class RealtimeAgent:
@@ -129,6 +94,9 @@ class RealtimeAgent:
         recording_stereo: record caller left, assistant right instead of a mono mix.
         tool_timeout: seconds a tool may run before the model is told it timed out.
         pricing: prices for the cost estimate (default: the built-in, dated table).
+        handle_sigint: Ctrl+C ends ``run()`` with its result. None (default): only when the program has
+            not installed a SIGINT handler of its own (a server such as uvicorn has, and keeps it);
+            True: always (main thread); False: never.
 
     Raises:
         ConfigurationError: an invalid combination of arguments (checked here, before any I/O).
@@ -160,6 +128,7 @@ class RealtimeAgent:
         recording_stereo: bool = False,
         tool_timeout: float = DEFAULT_TOOL_TIMEOUT_S,
         pricing: PricingCatalog | None = None,
+        handle_sigint: bool | None = None,
     ) -> None:
         if api_key is not None and provider is not None:
             raise ConfigurationError(
@@ -210,7 +179,7 @@ class RealtimeAgent:
         self._api_key = api_key
         self.event_bus = EventBus()
         self.history = ConversationHistory()
-        self._tool_calls = ToolCalls(
+        self.tool_calls = ToolCalls(
             tools=tools,
             supervisor=supervisor,
             instructions=instructions,
@@ -226,22 +195,10 @@ class RealtimeAgent:
                 log.info(
                     "on_assistant_transcript_delta fires with audio transcripts too (0.7.0 needed text output)"
                 )
-        # One run at a time; these exist while it runs.
+        self.handle_sigint = handle_sigint
+        self._session: AgentSession | None = None  # the session being prepared or run
+        self._last_session: AgentSession | None = None
         self._running = False
-        self._stop_event: asyncio.Event | None = None
-        self._stop_reason: StopReason = "stopped"
-        self._error: ev.AgentError | None = None
-        self._core: RealtimeProtocol | None = None
-        self._conn: Any = None
-        self._wake: asyncio.Event | None = None
-        self._ready: asyncio.Event | None = None
-        self._core_deadline: float | None = None
-        self._assistant_active = False
-        self._inactivity: InactivityTimer | None = None
-        self._usage = UsageTracker(pricing)
-        self._recorder: SessionRecorder | None = None
-        self._call_ms = 0.0  # the call's clock: milliseconds of microphone audio streamed
-        self._queued_ms = 0.0  # milliseconds of assistant audio handed to the speaker (less what was cleared)
 
     # -- public API -----------------------------------------------------------------------------------
 
@@ -250,71 +207,132 @@ class RealtimeAgent:
         """Whether :meth:`run` is in progress."""
         return self._running
 
+    @property
+    def connected(self) -> bool:
+        """Whether a session is open and configured (after :meth:`connect`, or while running)."""
+        return self._session is not None and self._session.connected
+
+    @property
+    def session(self) -> AgentSession | None:
+        """The session being prepared or run, else the last one (None before the first)."""
+        return self._session or self._last_session
+
+    async def connect(
+        self, *, input_format: AudioFormat | None = None, output_format: AudioFormat | None = None
+    ) -> None:
+        """Open and configure the Realtime session now, before the devices exist (pre-warm).
+
+        A server calls this while it answers a call's webhook; when the audio arrives it sets
+        ``audio_input``/``audio_output`` and calls :meth:`run`, which takes the open session, so the
+        caller hears the greeting without waiting for the connection. Without it, :meth:`run` connects.
+
+        Args:
+            input_format: the format the microphone will have (default: ``audio_input``'s, else PCM16
+                24 kHz); :meth:`run` refuses devices of another format.
+            output_format: likewise for the speaker.
+
+        Raises:
+            ConfigurationError: no API key, or already connected or running.
+            UpstreamError: the session could not be opened (the agent stays unconnected).
+        """
+        if self._session is not None:
+            raise ConfigurationError("this agent is already connected or running; create one agent per call")
+        session = self._new_session(
+            input_format or (self.audio_input.format if self.audio_input else AudioFormat.PCM16_24K),
+            output_format or (self.audio_output.format if self.audio_output else AudioFormat.PCM16_24K),
+        )
+        self._session = session
+        with log_context(session_id=session.session_id):
+            await self.event_bus.dispatch(ev.AgentStarting())
+            try:
+                await session.connect()
+            except BaseException:
+                self._session = None
+                self._last_session = session
+                raise
+
+    async def aclose(self) -> None:
+        """Close a session opened by :meth:`connect` that will not run (a call that never arrived)."""
+        session = self._session
+        if session is None or self._running:
+            return
+        self._session = None
+        self._last_session = session
+        await session.close()
+        await self.event_bus.dispatch(ev.AgentStopped(reason="stopped", error=None))
+        await self.event_bus.aclose()
+
     async def run(self) -> AgentResult:
         """Hold the session until it ends; never raises for an ending, returns why it ended.
 
         Returns:
-            The conversation turns, the recording path (when a file was written), and why the session
-            stopped (``stop_reason``, ``error``).
+            The conversation turns, the recording path (when a file was written), usage and cost, and why
+            the session stopped (``stop_reason``, ``error``).
 
         Raises:
             RuntimeError: the agent is already running.
+            ConfigurationError: no API key, or devices whose format differs from what :meth:`connect`
+                configured. Nothing was connected (or the pre-warmed session is left as it was).
         """
         if self._running:
             raise RuntimeError("this RealtimeAgent is already running; create one agent per session")
+        mic, speaker = self._devices()
+        session = self._session
+        if session is None:
+            session = self._new_session(mic.format, speaker.format)
+            self._session = session
+            fresh = True
+        else:
+            fresh = False
+            if (mic.format, speaker.format) != (session.input_format, session.output_format):
+                raise ConfigurationError(
+                    f"the devices' formats ({mic.format.name}, {speaker.format.name}) differ from those "
+                    f"connect() configured ({session.input_format.name}, {session.output_format.name})"
+                )
         self._running = True
-        if self.event_bus.closed:  # a second run: the first one closed its bus
-            self.event_bus = EventBus()
-            self._tool_calls.bus = self.event_bus
-            if self.listener is not None:
-                attach_listener(self.event_bus, self.listener)
-        self._stop_event = asyncio.Event()
-        self._wake = asyncio.Event()
-        self._ready = asyncio.Event()
-        self._stop_reason, self._error = "stopped", None
-        self._core_deadline = None
-        self._assistant_active = False
-        self.history = ConversationHistory()
-        self._usage = UsageTracker(self.pricing)
-        self._tool_calls.usage = self._usage
-        self._call_ms = 0.0
-        self._queued_ms = 0.0
-        self._inactivity = (
-            InactivityTimer(self.inactivity_timeout_seconds)
-            if self.inactivity_timeout_seconds is not None
-            else None
-        )
         started = time.monotonic()
         loop = asyncio.get_running_loop()
-        sigint = self._install_sigint(loop)
-        await self.event_bus.dispatch(ev.AgentStarting())
         try:
-            await self._session()
+            with (
+                log_context(session_id=session.session_id),
+                SigintGuard(loop, lambda: session.request_stop("interrupted"), self.handle_sigint),
+            ):
+                if fresh:
+                    await self.event_bus.dispatch(ev.AgentStarting())
+                try:
+                    if not session.connected:
+                        await self._connect_unless_stopped(session)
+                    if session.connected and not session.stopping:
+                        await session.run(mic, speaker)
+                finally:
+                    await session.close()
+                    session.finish_playback_events()
+                    if session.error is not None:
+                        log.error("session ended (%s): %s", session.stop_reason, session.error.message)
+                    await self.event_bus.dispatch(
+                        ev.AgentStopped(reason=session.stop_reason, error=session.error)
+                    )
+                    await self.event_bus.aclose()
         finally:
-            if sigint:
-                loop.remove_signal_handler(signal.SIGINT)
-            if self._assistant_active:
-                # Every "started responding" gets its "stopped", even when the session ends mid-reply.
-                self._assistant_active = False
-                await self.event_bus.dispatch(ev.AssistantStoppedResponding(interrupted=True))
-            await self.event_bus.dispatch(ev.AgentStopped(reason=self._stop_reason, error=self._error))
-            await self.event_bus.aclose()
+            self._session = None
+            self._last_session = session
             self._running = False
         recording = (
             self.recording_path if self.recording_path is not None and self.recording_path.exists() else None
         )
         return AgentResult(
-            turns=self.history.turns,
+            turns=session.history.turns,
             recording_path=recording,
-            usage=self._usage.report(),
-            stop_reason=self._stop_reason,
-            error=self._error,
+            usage=session.usage.report(),
+            stop_reason=session.stop_reason,
+            error=session.error,
             duration_seconds=time.monotonic() - started,
         )
 
     def usage_report(self) -> UsageReport:
-        """Token usage and cost so far (cheap; safe to call while the agent runs)."""
-        return self._usage.report()
+        """Token usage and cost of the current (or last) session (cheap; safe while the agent runs)."""
+        session = self.session
+        return session.usage.report() if session is not None else UsageTracker(self.pricing).report()
 
     async def start(self) -> AgentResult:
         """The 0.7.0 name of :meth:`run`."""
@@ -322,42 +340,45 @@ class RealtimeAgent:
 
     async def stop(self) -> None:
         """End the session; idempotent and safe from any task (``run()`` returns its result)."""
-        self._request_stop("stopped")
+        if self._session is not None:
+            self._session.request_stop("stopped")
+
+    async def request_response(self, instructions: str | None = None) -> None:
+        """Ask the model to speak now (after the response in progress, if any): for example to greet first.
+
+        Works once :meth:`connect` returned or while running. ``instructions`` are added after the agent's
+        own for this response only (``"Greet the caller and ask how you can help."``).
+
+        Raises:
+            RuntimeError: no session is connected.
+        """
+        session = self._session
+        if session is None or not session.connected:
+            raise RuntimeError("request_response() needs a connected agent (connect() or run() first)")
+        await session.request_response(instructions)
 
     async def set_speech_speed(self, speed: float) -> None:
         """Change the speaking rate (0.25–1.5, clipped with a warning); applies from the next response."""
         self.speech_speed = clip_speech_speed(speed)
-        if self._core is not None:
-            await self._execute(self._core.set_speech_speed(self.speech_speed))
+        session = self._session
+        if session is not None and session.connected:
+            await session.execute(session.core.set_speech_speed(self.speech_speed))
 
     async def send_image(self, data_url: str, text: str = "") -> None:
-        """Send the user an image (a ``data:`` URL) with optional text, and ask for a response.
+        """Send the user an image (a ``data:`` URL) with optional text, and ask for one response.
 
         Raises:
             RuntimeError: the agent is not running.
         """
-        if self._core is None:
+        session = self._session
+        if session is None or not self._running:
             raise RuntimeError("send_image() needs a running agent")
-        await self._execute(self._core.send_user_message(text, image_url=data_url))
-        await self._execute(self._core.request_response())
+        await session.execute(session.core.send_user_message(text, image_url=data_url))
 
-    # -- the session ----------------------------------------------------------------------------------
+    # -- sessions -------------------------------------------------------------------------------------
 
-    def _install_sigint(self, loop: asyncio.AbstractEventLoop) -> bool:
-        # Ctrl+C ends the session cleanly (run() returns) instead of raising KeyboardInterrupt mid-I/O.
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(signal.SIGINT, self._request_stop, "interrupted")
-            return True
-        return False
-
-    def _request_stop(self, reason: StopReason, error: ev.AgentError | None = None) -> None:
-        if self._stop_event is None or self._stop_event.is_set():
-            return
-        self._stop_reason = reason
-        self._error = error
-        self._stop_event.set()
-
-    def _session_config(self, input_format: Any, output_format: Any) -> SessionConfig:
+    def session_config(self, input_format: AudioFormat, output_format: AudioFormat) -> SessionConfig:
+        """What the session is configured with (``session.update``) for these device formats."""
         return SessionConfig(
             instructions=self.instructions,
             voice=self.voice,
@@ -368,8 +389,53 @@ class RealtimeAgent:
             transcription_model=self.transcription_model,
             noise_reduction=self.noise_reduction,
             turn_detection=self.turn_detection,
-            tools=tuple(self._tool_calls.definitions()),
+            tools=tuple(self.tool_calls.definitions()),
         )
+
+    def _new_session(self, input_format: AudioFormat, output_format: AudioFormat) -> AgentSession:
+        if self._provider is not None:
+            provider, owns = self._provider, False
+        else:
+            provider, owns = OpenAIProvider(api_key=self._api_key), True  # ConfigurationError: no key
+        if self.event_bus.closed:  # a second run: the first one closed its bus
+            self.event_bus = EventBus()
+            if self.listener is not None:
+                attach_listener(self.event_bus, self.listener)
+        session = AgentSession(
+            self,
+            provider,
+            owns_provider=owns,
+            input_format=input_format,
+            output_format=output_format,
+            session_id=uuid.uuid4().hex[:12],
+        )
+        self.history = session.history
+        self.tool_calls.bus = self.event_bus
+        self.tool_calls.usage = session.usage
+        return session
+
+    async def _connect_unless_stopped(self, session: AgentSession) -> None:
+        """Connect, but give up at once when the session is stopped meanwhile (the caller hung up)."""
+        connecting = asyncio.ensure_future(session.connect())
+        stopped = asyncio.ensure_future(session.wait_stopped())
+        try:
+            await asyncio.wait({connecting, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+            if not connecting.done():
+                connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await stopped
+            try:
+                await connecting
+            except asyncio.CancelledError:
+                if not session.stopping:
+                    raise
+            except UpstreamError as exc:
+                log.error("%s", exc)
+                error = ev.AgentError(type="connection_error", message=str(exc), code=exc.code)
+                await self.event_bus.dispatch(ev.AgentErrorEvent(error=error))
+                session.request_stop("error", error)
 
     def _devices(self) -> tuple[AudioInputDevice, AudioOutputDevice]:
         if self.audio_input is None or self.audio_output is None:
@@ -380,280 +446,3 @@ class RealtimeAgent:
             if self.audio_output is None:
                 self.audio_output = SoundDeviceSpeaker()
         return self.audio_input, self.audio_output
-
-    async def _session(self) -> None:
-        try:
-            provider = self._provider or OpenAIProvider(api_key=self._api_key)
-            mic, speaker = self._devices()
-            core = RealtimeProtocol(
-                self._session_config(mic.format, speaker.format),
-                seed=self.conversation_seed,
-                history=self.history,
-            )
-        except ConfigurationError as exc:
-            self._request_stop("error", ev.AgentError(type="configuration_error", message=str(exc)))
-            await self.event_bus.dispatch(ev.AgentErrorEvent(error=self._error))  # type: ignore[arg-type]
-            return
-        self._core = core
-        client = provider.create_client()
-        options = provider.connect_options(self.model)
-        log.info("connecting to %s, model %s", provider.describe(), options.model)
-        connected = False
-        try:
-            async with client.realtime.connect(
-                model=options.model,
-                extra_headers=options.extra_headers,
-                extra_query=options.extra_query,
-                websocket_connection_options=cast(
-                    WebSocketConnectionOptions, {"close_timeout": CLOSE_TIMEOUT_S}
-                ),
-            ) as conn:
-                self._conn = conn
-                connected = True
-                await speaker.start()
-                self._start_recording(mic.format, speaker.format)
-                context = ToolContext(
-                    event_bus=self.event_bus, context=self.context, conversation_history=self.history
-                )
-                try:
-                    async with asyncio.TaskGroup() as tasks:
-                        self._tool_calls.bind(tasks, core, self._execute, context)
-                        tasks.create_task(self._read(conn, core, speaker), name="rtvoice-reader")
-                        tasks.create_task(self._microphone(core, mic), name="rtvoice-microphone")
-                        tasks.create_task(self._clock(core, speaker), name="rtvoice-clock")
-                        assert self._stop_event is not None
-                        await self._stop_event.wait()
-                        raise _Stop
-                except* _Stop:
-                    pass
-                finally:
-                    self._conn = None
-                    self._tool_calls.unbind()
-                    await self._stop_device(mic.stop, "microphone")
-                    await self._stop_device(speaker.stop, "speaker")
-                    self._finish_recording()
-        except* (OSError, TimeoutError, InvalidHandshake, ConnectionClosed) as group:
-            first = group.exceptions[0]
-            if connected:
-                log.error("session failed", exc_info=first)
-            what = "session failed" if connected else "cannot connect"
-            self._request_stop("error", ev.AgentError(type="connection_error", message=f"{what}: {first}"))
-        except* Exception as group:
-            # The top of the session: log with the traceback, end the run with the error.
-            failure = group.exceptions[0]
-            log.error("session failed", exc_info=failure)
-            self._request_stop("error", ev.AgentError(type=type(failure).__name__, message=str(failure)))
-        finally:
-            self._core = None
-            self._finish_recording()
-            await self._tool_calls.aclose()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(client.close(), CLOSE_TIMEOUT_S)
-
-    # -- recording ------------------------------------------------------------------------------------
-
-    def _start_recording(self, input_format: AudioFormat, output_format: AudioFormat) -> None:
-        if self.recording_path is not None:
-            self._recorder = SessionRecorder(
-                self.recording_path,
-                stereo=self.recording_stereo,
-                input_format=input_format,
-                output_format=output_format,
-            )
-
-    def _finish_recording(self) -> None:
-        recorder, self._recorder = self._recorder, None
-        if recorder is not None:
-            try:
-                recorder.close(self._call_ms)
-            except Exception:  # keep ending the session; the file keeps what was written (valid header)
-                log.exception("closing the recording failed")
-
-    async def _stop_device(self, stop: Any, name: str) -> None:
-        try:
-            await asyncio.wait_for(stop(), CLOSE_TIMEOUT_S)
-        except Exception:  # a failing device must not keep the others (or the socket) open
-            log.exception("stopping the %s failed", name)
-
-    async def _read(self, conn: Any, core: RealtimeProtocol, speaker: AudioOutputDevice) -> None:
-        try:
-            while True:
-                frame = await conn.recv_bytes()
-                now = time.monotonic()
-                if self._assistant_active:
-                    played = speaker.played_ms
-                    if played is not None:
-                        await self._execute(core.receive_playback(played, now))
-                await self._execute(core.receive_json(frame, now))
-        except ConnectionClosed as exc:
-            close = exc.rcvd
-            code = close.code if close is not None else None
-            reason = close.reason if close is not None else ""
-            if self._stop_event is not None and not self._stop_event.is_set():
-                kind = "upstream_closed" if isinstance(exc, ConnectionClosedOK) else "connection_lost"
-                message = (
-                    f"the Realtime server closed the session (code {code}{': ' + reason if reason else ''})"
-                )
-                error = ev.AgentError(
-                    type=kind, message=message, code=str(code) if code is not None else None
-                )
-                await self.event_bus.dispatch(ev.AgentErrorEvent(error=error))
-                self._request_stop("upstream_closed", error)
-
-    async def _microphone(self, core: RealtimeProtocol, mic: AudioInputDevice) -> None:
-        assert self._ready is not None
-        await self._ready.wait()
-        try:
-            await mic.start()
-            bytes_per_ms = mic.format.bytes_per_ms
-            async for chunk in mic.stream_chunks():
-                if chunk:
-                    start_ms = self._call_ms
-                    self._call_ms += len(chunk) / bytes_per_ms
-                    if self._recorder is not None:
-                        self._recorder.add_caller(chunk, start_ms, self._call_ms)
-                    await self._execute(core.send_audio(chunk))
-        except Exception as exc:  # the microphone failed: end the session with a clear error
-            log.exception("microphone failed")
-            error = ev.AgentError(
-                type="device_error", message=f"microphone failed: {type(exc).__name__}: {exc}"
-            )
-            await self.event_bus.dispatch(ev.AgentErrorEvent(error=error))
-            self._request_stop("device_error", error)
-
-    async def _clock(self, core: RealtimeProtocol, speaker: AudioOutputDevice) -> None:
-        assert self._wake is not None
-        while True:
-            now = time.monotonic()
-            deadlines = [d for d in (self._core_deadline, self._inactivity_deadline()) if d is not None]
-            played = speaker.played_ms if self._assistant_active else None
-            if played is not None:
-                remaining_s = (self._queued_ms - played) / 1000
-                deadlines.append(now + min(PLAYBACK_POLL_MAX_S, max(PLAYBACK_POLL_MIN_S, remaining_s)))
-            timeout = max(0.0, min(deadlines) - now) if deadlines else None
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout):
-                    await self._wake.wait()
-            now = time.monotonic()
-            if self._assistant_active:
-                played = speaker.played_ms
-                if played is not None:
-                    await self._execute(core.receive_playback(played, now))
-            if self._core_deadline is not None and now >= self._core_deadline:
-                self._core_deadline = None
-                await self._execute(core.on_timer(now))
-            await self._poll_inactivity(now)
-
-    def _inactivity_deadline(self) -> float | None:
-        return self._inactivity.next_deadline() if self._inactivity is not None else None
-
-    async def _poll_inactivity(self, now: float) -> None:
-        if self._inactivity is None:
-            return
-        for due in self._inactivity.poll(now):
-            if isinstance(due, Countdown):
-                await self.event_bus.dispatch(
-                    ev.UserInactivityCountdown(remaining_seconds=due.remaining_seconds)
-                )
-            elif isinstance(due, TimedOut):
-                await self.event_bus.dispatch(ev.UserInactivityTimeout(timeout_seconds=due.timeout_seconds))
-                self._request_stop("inactivity")
-
-    def _arm_inactivity(self) -> None:
-        if self._inactivity is not None:
-            self._inactivity.arm(time.monotonic())
-            self._poke()
-
-    def _poke(self) -> None:
-        if self._wake is not None:
-            self._wake.set()
-
-    # -- actions --------------------------------------------------------------------------------------
-
-    async def _send(self, text: str) -> None:
-        conn = self._conn
-        if conn is None:
-            return
-        with contextlib.suppress(ConnectionClosed):  # the reader notices the close and ends the session
-            await conn.send_raw(text)
-
-    async def _execute(self, actions: list[Action]) -> None:
-        for action in actions:
-            if isinstance(action, SendJSON):
-                await self._send(action.text)
-            elif isinstance(action, SendEvent):
-                await self._send(encode_client_event(action.event))
-            elif isinstance(action, PlayAudio):
-                await self._play(action.audio)
-            elif isinstance(action, ClearPlayback):
-                await self._clear()
-            elif isinstance(action, ArmTimer):
-                self._core_deadline = action.deadline
-                self._poke()
-            else:
-                self._track(action)
-                event = agent_event(action, model=self.model)
-                if event is not None:
-                    self.event_bus.dispatch_nowait(event)
-
-    async def _play(self, audio: bytes) -> None:
-        assert self.audio_output is not None
-        await self.audio_output.play_chunk(audio)
-        if self._recorder is not None:
-            # Record the audio where the speaker will play it: now, plus what is queued before it.
-            played = self.audio_output.played_ms
-            ahead = max(0.0, self._queued_ms - played) if played is not None else 0.0
-            self._recorder.add_assistant(audio, self._call_ms + ahead)
-        self._queued_ms += len(audio) / self.audio_output.format.bytes_per_ms
-        if not self._assistant_active:
-            self._assistant_active = True
-            self._poke()
-
-    async def _clear(self) -> None:
-        assert self.audio_output is not None and self._core is not None
-        await self.audio_output.clear_buffer()
-        if self._recorder is not None:
-            self._recorder.cut_assistant(self._call_ms)
-        played = self.audio_output.played_ms
-        if played is not None:
-            self._queued_ms = played  # the unplayed rest is gone
-            await self._execute(self._core.receive_playback_cleared(played))
-
-    def _track(self, action: Action) -> None:
-        """The session's own bookkeeping for a notification (the listener's event is dispatched after)."""
-        if isinstance(action, SessionReady):
-            assert self._ready is not None
-            self._ready.set()
-            self._arm_inactivity()
-        elif isinstance(action, UserSpeechStarted | AssistantResponseStarted):
-            if self._inactivity is not None:
-                self._inactivity.pause()
-            if isinstance(action, AssistantResponseStarted):
-                self._assistant_active = True
-                self._poke()
-        elif isinstance(action, UserSpeechStopped):
-            if not self._assistant_active:
-                self._arm_inactivity()
-        elif isinstance(action, PlaybackFinished):
-            self._assistant_active = False
-            self._arm_inactivity()
-        elif isinstance(action, UserTranscript):
-            if action.usage is not None and self.transcription_model is not None:
-                self._count(
-                    self._usage.add_transcription(action.item_id, 0, self.transcription_model, action.usage)
-                )
-        elif isinstance(action, ResponseFinished):
-            if action.usage is not None and action.response_id is not None:
-                self._count(self._usage.add_response(action.response_id, self.model, action.usage))
-        elif isinstance(action, ToolCall):
-            self._tool_calls.receive(action)
-        elif isinstance(action, UpstreamErrorReceived):
-            if action.fatal:
-                self._request_stop("upstream_error", agent_error(action))
-            else:
-                log.warning("upstream error %s: %s", action.code, action.message)
-
-    def _count(self, counted: bool) -> None:
-        if counted:
-            self.event_bus.dispatch_nowait(ev.UsageUpdated(report=self._usage.report()))

@@ -14,6 +14,7 @@ the default, dropping what :func:`asyncio.run` had installed.
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 import threading
 from collections.abc import Callable
@@ -30,8 +31,9 @@ def host_owns_sigint() -> bool:
     handler = signal.getsignal(signal.SIGINT)
     if handler is signal.default_int_handler:
         return False
-    # asyncio.run() (asyncio.Runner) installs a bound method of its own while it runs.
-    return not isinstance(getattr(handler, "__self__", None), asyncio.Runner)
+    # asyncio.run() (asyncio.Runner) installs functools.partial(runner._on_sigint, ...) while it runs.
+    method = handler.func if isinstance(handler, functools.partial) else handler
+    return not isinstance(getattr(method, "__self__", None), asyncio.Runner)
 
 
 class SigintGuard:

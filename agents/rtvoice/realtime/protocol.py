@@ -240,6 +240,11 @@ class RealtimeProtocol:
         """Call ids reported as :class:`ToolCall` and not answered yet."""
         return self._calls.outstanding
 
+    @property
+    def playback_cursor_ms(self) -> float:
+        """Milliseconds of assistant audio queued on the playback stream so far (less what was cleared)."""
+        return self._playback.cursor
+
     def assistant_playing(self, now: float) -> bool:
         """True while assistant audio is queued and not yet played."""
         return self._playback.is_playing(now)

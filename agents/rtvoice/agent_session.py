@@ -1,0 +1,584 @@
+"""One session of a :class:`~rtvoice.RealtimeAgent`: the connection, the core, the devices, the tasks.
+
+The agent is configuration; an :class:`AgentSession` is one run of it, created per call and thrown away
+when the call ends. It lives in two steps, so that a server can open the upstream while it is still
+answering the carrier's webhook (pre-warm):
+
+1. :meth:`AgentSession.connect` opens the Realtime WebSocket and configures the session (``session.update``,
+   seeds), reading until ``session.updated``. No device is needed yet, only the audio formats.
+2. :meth:`AgentSession.run` attaches the devices and holds the session in one ``asyncio.TaskGroup``:
+
+   * the **reader** feeds every server frame to the core (reporting the speaker's position first, so a
+     barge-in measures what was really heard);
+   * the **microphone** streams chunks from the start; chunks that arrive before the session is ready are
+     kept (up to :data:`EARLY_AUDIO_MS`, oldest dropped first and counted) and sent once it is, so a
+     caller's first words are not lost;
+   * the **clock** sleeps until the next thing that needs time: a playback poll while assistant audio
+     plays (or a position pushed by the device), the core's wall-clock timer, the inactivity countdown.
+
+Every I/O site has its own narrow ``try``, so an ending says what failed: ``connection_error`` (cannot
+connect), ``upstream_closed``/``connection_lost`` (the server went away), ``device_error`` (a microphone or
+speaker failed), while a failing recording is logged loudly, reported as ``recording_error`` and the call
+goes on without it. :meth:`AgentSession.close` closes the socket; sessions never close a shared provider.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, cast
+
+from openai.types.realtime import RealtimeResponseCreateParams
+from openai.types.websocket_connection_options import WebSocketConnectionOptions
+from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidHandshake, InvalidStatus
+
+from rtvoice import events as ev
+from rtvoice.agent_events import agent_error, agent_event
+from rtvoice.audio import AudioFormat, AudioInputDevice, AudioOutputDevice
+from rtvoice.conversation import ConversationHistory
+from rtvoice.exceptions import LocalProtocolError, RemoteProtocolError, UpstreamError
+from rtvoice.inactivity import Countdown, InactivityTimer, TimedOut
+from rtvoice.providers import RealtimeProvider
+from rtvoice.realtime import (
+    Action,
+    ArmTimer,
+    AssistantAudioDone,
+    AssistantResponseStarted,
+    ClearPlayback,
+    PlayAudio,
+    PlaybackFinished,
+    RealtimeProtocol,
+    ResponseFinished,
+    SendEvent,
+    SendJSON,
+    SessionReady,
+    ToolCall,
+    UpstreamErrorReceived,
+    UserSpeechStarted,
+    UserSpeechStopped,
+    UserTranscript,
+    encode_client_event,
+)
+from rtvoice.recording.session_recorder import SessionRecorder
+from rtvoice.tools import ToolContext
+from rtvoice.usage import UsageTracker
+from rtvoice.views import StopReason
+
+if TYPE_CHECKING:
+    from rtvoice.agent import RealtimeAgent
+
+__all__ = ["CLOSE_TIMEOUT_S", "CONNECT_TIMEOUT_S", "EARLY_AUDIO_MS", "AgentSession"]
+
+log = logging.getLogger("rtvoice.agent")
+
+#: How often the speaker's position is read while assistant audio plays: at most every
+#: ``PLAYBACK_POLL_MAX_S``, sooner as the queued audio runs out, never more often than
+#: ``PLAYBACK_POLL_MIN_S``. Devices that push their position wake the clock at once instead.
+PLAYBACK_POLL_MIN_S = 0.02
+PLAYBACK_POLL_MAX_S = 0.2
+#: How long closing the socket and stopping a device may take before we give up on the peer.
+CLOSE_TIMEOUT_S = 0.5
+#: How long opening and configuring the session may take.
+CONNECT_TIMEOUT_S = 15.0
+#: Caller audio kept while the session is not configured yet (a phone stream flows from the first ms).
+EARLY_AUDIO_MS = 2000.0
+
+
+class _Stop(Exception):
+    """Ends the session's task group."""
+
+
+class AgentSession:
+    """One run of ``agent``: created by the agent, not by users.
+
+    Args:
+        agent: the configuration.
+        provider: where to connect; ``owns_provider`` says whether closing the session closes it too.
+        input_format: the microphone's format (sent in ``session.update``).
+        output_format: the speaker's format.
+    """
+
+    def __init__(
+        self,
+        agent: RealtimeAgent,
+        provider: RealtimeProvider,
+        *,
+        owns_provider: bool,
+        input_format: AudioFormat,
+        output_format: AudioFormat,
+        session_id: str,
+    ) -> None:
+        self.agent = agent
+        self.provider = provider
+        self.owns_provider = owns_provider
+        self.input_format = input_format
+        self.output_format = output_format
+        self.session_id = session_id
+        self.history = ConversationHistory()
+        self.usage = UsageTracker(agent.pricing)
+        self.core = RealtimeProtocol(
+            agent.session_config(input_format, output_format),
+            seed=agent.conversation_seed,
+            history=self.history,
+        )
+        self.stop_reason: StopReason = "stopped"
+        self.error: ev.AgentError | None = None
+        self.dropped_early_audio_ms = 0.0
+        """Caller audio dropped because the session took longer than :data:`EARLY_AUDIO_MS` to start."""
+        self.dropped_upstream_frames = 0
+        """Server frames that were not valid events (logged and skipped)."""
+        self._stop_event = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._conn: Any = None
+        self._closed = False
+        self._core_deadline: float | None = None
+        self._assistant_active = False
+        timeout = agent.inactivity_timeout_seconds
+        self._inactivity = InactivityTimer(timeout) if timeout is not None else None
+        self._recorder: SessionRecorder | None = None
+        self._speaker: AudioOutputDevice | None = None
+        self._call_ms = 0.0  # the call's clock: milliseconds of microphone audio received
+        self._early: deque[bytes] = deque()
+        self._early_ms = 0.0
+
+    # -- state ------------------------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """The socket is open and the session configured."""
+        return self._conn is not None and self.core.session_ready
+
+    @property
+    def stopping(self) -> bool:
+        """An ending was requested."""
+        return self._stop_event.is_set()
+
+    async def wait_stopped(self) -> None:
+        """Return once an ending was requested."""
+        await self._stop_event.wait()
+
+    def request_stop(self, reason: StopReason, error: ev.AgentError | None = None) -> None:
+        """End the session (the first reason wins); safe from any task and from a signal handler's callback."""
+        if self._stop_event.is_set():
+            return
+        self.stop_reason, self.error = reason, error
+        self._stop_event.set()
+
+    # -- connecting -------------------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Open the WebSocket and configure the session (reads until ``session.updated``).
+
+        Raises:
+            UpstreamError: the server cannot be reached, refused the connection, closed it, or did not
+                configure the session within :data:`CONNECT_TIMEOUT_S`. The socket is closed again.
+        """
+        options = self.provider.connect_options(self.agent.model)
+        where = self.provider.describe()
+        log.info("connecting to %s, model %s", where, options.model)
+        try:
+            async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                self._conn = await (
+                    self.provider.client()
+                    .realtime.connect(
+                        model=options.model,
+                        extra_headers=options.extra_headers,
+                        extra_query=options.extra_query,
+                        websocket_connection_options=cast(
+                            WebSocketConnectionOptions, {"close_timeout": CLOSE_TIMEOUT_S}
+                        ),
+                    )
+                    .enter()
+                )
+                while not self.core.session_ready:
+                    await self._receive(await self._conn.recv_bytes())
+        except InvalidStatus as exc:
+            await self.close()
+            status = exc.response.status_code
+            hint = " (check the API key)" if status in (401, 403) else ""
+            raise UpstreamError(
+                f"{where} refused the connection: HTTP {status}{hint}", code=str(status)
+            ) from exc
+        except (OSError, InvalidHandshake) as exc:
+            await self.close()
+            raise UpstreamError(f"cannot connect to {where}: {exc}", retryable=True) from exc
+        except TimeoutError as exc:
+            await self.close()
+            raise UpstreamError(
+                f"{where} did not configure the session within {CONNECT_TIMEOUT_S:.0f} s", retryable=True
+            ) from exc
+        except ConnectionClosed as exc:
+            await self.close()
+            raise UpstreamError(f"{where} closed the connection while it was being set up: {exc}") from exc
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        """Close the socket (and the provider, when the session owns it); idempotent."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.close(), CLOSE_TIMEOUT_S)
+        if self.owns_provider and not self._closed:
+            self._closed = True
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.provider.aclose(), CLOSE_TIMEOUT_S)
+
+    # -- running ----------------------------------------------------------------------------------------
+
+    async def run(self, mic: AudioInputDevice, speaker: AudioOutputDevice) -> None:
+        """Hold the connected session with these devices until it ends (never raises for an ending)."""
+        conn = self._conn
+        assert conn is not None, "run() needs connect() first"
+        self._speaker = speaker
+        tool_calls = self.agent.tool_calls
+        try:
+            try:
+                await speaker.start()
+            except Exception as exc:
+                self._device_failed("speaker", exc, starting=True)
+                return
+            speaker.set_position_listener(self._poke)
+            self._start_recording(mic.format, speaker.format)
+            context = ToolContext(
+                event_bus=self.agent.event_bus, context=self.agent.context, conversation_history=self.history
+            )
+            try:
+                async with asyncio.TaskGroup() as tasks:
+                    tool_calls.bind(tasks, self.core, self.execute, context)
+                    tasks.create_task(self._read(conn, speaker), name="rtvoice-reader")
+                    tasks.create_task(self._microphone(mic), name="rtvoice-microphone")
+                    tasks.create_task(self._clock(speaker), name="rtvoice-clock")
+                    self._arm_inactivity()
+                    await self._stop_event.wait()
+                    raise _Stop
+            except* _Stop:
+                pass
+            except* Exception as group:
+                # A bug of ours (every I/O site handles its own failures): log it, end with it.
+                failure = group.exceptions[0]
+                log.error("session failed", exc_info=failure)
+                self.request_stop("error", ev.AgentError(type=type(failure).__name__, message=str(failure)))
+        finally:
+            self._conn = None
+            tool_calls.unbind()
+            speaker.set_position_listener(None)
+            await _stop_device(mic.stop, "microphone")
+            await _stop_device(speaker.stop, "speaker")
+            self._finish_recording()
+            await tool_calls.aclose()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.close(), CLOSE_TIMEOUT_S)
+            await self.close()
+
+    def _device_failed(self, name: str, exc: BaseException, *, starting: bool = False) -> None:
+        what = f"{name} failed to start" if starting else f"{name} failed"
+        log.error("%s", what, exc_info=exc)
+        error = ev.AgentError(type="device_error", message=f"{what}: {type(exc).__name__}: {exc}")
+        self.agent.event_bus.dispatch_nowait(ev.AgentErrorEvent(error=error))
+        self.request_stop("device_error", error)
+
+    async def _receive(self, frame: bytes) -> None:
+        try:
+            actions = self.core.receive_json(frame, time.monotonic())
+        except RemoteProtocolError as exc:
+            self.dropped_upstream_frames += 1
+            log.warning("skipped a server frame that is not a valid event: %s", exc)
+            return
+        await self.execute(actions)
+
+    async def _read(self, conn: Any, speaker: AudioOutputDevice) -> None:
+        try:
+            while True:
+                frame = await conn.recv_bytes()
+                if self._assistant_active:
+                    await self._report_position(speaker)
+                await self._receive(frame)
+        except ConnectionClosed as exc:
+            if self.stopping:
+                return
+            close = exc.rcvd
+            code = close.code if close is not None else None
+            reason = close.reason if close is not None else ""
+            kind = "upstream_closed" if isinstance(exc, ConnectionClosedOK) else "connection_lost"
+            message = f"the Realtime server closed the session (code {code}{': ' + reason if reason else ''})"
+            error = ev.AgentError(type=kind, message=message, code=str(code) if code is not None else None)
+            self.agent.event_bus.dispatch_nowait(ev.AgentErrorEvent(error=error))
+            self.request_stop("upstream_closed", error)
+
+    async def _microphone(self, mic: AudioInputDevice) -> None:
+        try:
+            await mic.start()
+        except Exception as exc:
+            self._device_failed("microphone", exc, starting=True)
+            return
+        bytes_per_ms = mic.format.bytes_per_ms
+        chunks = mic.stream_chunks()
+        while True:
+            try:
+                chunk = await anext(chunks)
+            except StopAsyncIteration:
+                return  # the source ran out: the session goes on (the caller may still listen)
+            except Exception as exc:
+                self._device_failed("microphone", exc)
+                return
+            if not chunk:
+                continue
+            start_ms, end_ms = self._call_ms, self._call_ms + len(chunk) / bytes_per_ms
+            self._call_ms = end_ms
+            self._record_caller(chunk, start_ms, end_ms)
+            if not self.core.session_ready:
+                self._keep_early(chunk, bytes_per_ms)
+                continue
+            while self._early:
+                await self._send_audio(self._early.popleft())
+            self._early_ms = 0.0
+            await self._send_audio(chunk)
+
+    def _keep_early(self, chunk: bytes, bytes_per_ms: int) -> None:
+        self._early.append(chunk)
+        self._early_ms += len(chunk) / bytes_per_ms
+        while self._early_ms > EARLY_AUDIO_MS and len(self._early) > 1:
+            dropped = len(self._early.popleft()) / bytes_per_ms
+            self._early_ms -= dropped
+            if not self.dropped_early_audio_ms:
+                log.warning(
+                    "the session is not ready yet: dropping caller audio older than %d ms", EARLY_AUDIO_MS
+                )
+            self.dropped_early_audio_ms += dropped
+
+    async def _send_audio(self, chunk: bytes) -> None:
+        try:
+            actions = self.core.send_audio(chunk)
+        except LocalProtocolError as exc:
+            self._device_failed("microphone", exc)
+            return
+        await self.execute(actions)
+
+    async def _clock(self, speaker: AudioOutputDevice) -> None:
+        while True:
+            now = time.monotonic()
+            deadlines = [d for d in (self._core_deadline, self._inactivity_deadline()) if d is not None]
+            played = speaker.played_ms if self._assistant_active else None
+            if played is not None:
+                remaining_s = (self.core.playback_cursor_ms - played) / 1000
+                deadlines.append(now + min(PLAYBACK_POLL_MAX_S, max(PLAYBACK_POLL_MIN_S, remaining_s)))
+            timeout = max(0.0, min(deadlines) - now) if deadlines else None
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
+            now = time.monotonic()
+            if self._assistant_active:
+                await self._report_position(speaker)
+            if self._core_deadline is not None and now >= self._core_deadline:
+                self._core_deadline = None
+                await self.execute(self.core.on_timer(now))
+            self._poll_inactivity(now)
+
+    async def _report_position(self, speaker: AudioOutputDevice) -> None:
+        played = speaker.played_ms
+        if played is not None:
+            await self.execute(self.core.receive_playback(played, time.monotonic()))
+
+    def _inactivity_deadline(self) -> float | None:
+        return self._inactivity.next_deadline() if self._inactivity is not None else None
+
+    def _poll_inactivity(self, now: float) -> None:
+        if self._inactivity is None:
+            return
+        bus = self.agent.event_bus
+        for due in self._inactivity.poll(now):
+            if isinstance(due, Countdown):
+                bus.dispatch_nowait(ev.UserInactivityCountdown(remaining_seconds=due.remaining_seconds))
+            elif isinstance(due, TimedOut):
+                bus.dispatch_nowait(ev.UserInactivityTimeout(timeout_seconds=due.timeout_seconds))
+                self.request_stop("inactivity")
+
+    def _arm_inactivity(self) -> None:
+        if self._inactivity is not None and self.core.session_ready:
+            self._inactivity.arm(time.monotonic())
+            self._poke()
+
+    def _poke(self) -> None:
+        self._wake.set()
+
+    # -- recording --------------------------------------------------------------------------------------
+
+    def _start_recording(self, input_format: AudioFormat, output_format: AudioFormat) -> None:
+        path = self.agent.recording_path
+        if path is None:
+            return
+        try:
+            self._recorder = SessionRecorder(
+                path,
+                stereo=self.agent.recording_stereo,
+                input_format=input_format,
+                output_format=output_format,
+            )
+        except Exception as exc:
+            self._recording_failed(exc)
+
+    def _record_caller(self, chunk: bytes, start_ms: float, end_ms: float) -> None:
+        self._record(lambda r: r.add_caller(chunk, start_ms, end_ms))
+
+    def _record(self, write: Callable[[SessionRecorder], None]) -> None:
+        if self._recorder is None:
+            return
+        try:
+            write(self._recorder)
+        except Exception as exc:
+            self._recording_failed(exc)
+
+    def _recording_failed(self, exc: BaseException) -> None:
+        """A recording that fails never ends the call: log loudly, tell listeners, go on without it."""
+        recorder, self._recorder = self._recorder, None
+        log.error(
+            "recording to %s failed; the call goes on unrecorded", self.agent.recording_path, exc_info=exc
+        )
+        error = ev.AgentError(
+            type="recording_error", message=f"recording failed: {type(exc).__name__}: {exc}"
+        )
+        self.agent.event_bus.dispatch_nowait(ev.AgentErrorEvent(error=error))
+        if recorder is not None:
+            with contextlib.suppress(Exception):
+                recorder.close(self._call_ms)
+
+    def _finish_recording(self) -> None:
+        recorder, self._recorder = self._recorder, None
+        if recorder is not None:
+            try:
+                recorder.close(self._call_ms)
+            except Exception:  # the file keeps what was written (its header stays valid)
+                log.exception("closing the recording %s failed", self.agent.recording_path)
+
+    # -- actions ----------------------------------------------------------------------------------------
+
+    async def send(self, text: str) -> None:
+        """Send one client event's JSON (dropped once the socket is gone; the reader ends the session)."""
+        conn = self._conn
+        if conn is None:
+            return
+        with contextlib.suppress(ConnectionClosed):
+            await conn.send_raw(text)
+
+    async def request_response(self, instructions: str | None) -> None:
+        """Ask the model to respond now (after the active response), optionally with extra instructions."""
+        params = None
+        if instructions:
+            own = self.agent.instructions
+            params = RealtimeResponseCreateParams(
+                instructions=f"{own}\n\n{instructions}" if own else instructions
+            )
+        await self.execute(self.core.request_response(params))
+
+    async def execute(self, actions: list[Action]) -> None:
+        """Carry out the core's actions, in order."""
+        for action in actions:
+            if isinstance(action, SendJSON):
+                await self.send(action.text)
+            elif isinstance(action, SendEvent):
+                await self.send(encode_client_event(action.event))
+            elif isinstance(action, PlayAudio):
+                await self._play(action.audio)
+            elif isinstance(action, ClearPlayback):
+                await self._clear()
+            elif isinstance(action, ArmTimer):
+                self._core_deadline = action.deadline
+                self._poke()
+            else:
+                if isinstance(action, AssistantAudioDone) and self._speaker is not None:
+                    await _call_device(self._speaker.end_of_audio, self, "speaker")
+                self._track(action)
+                event = agent_event(action, model=self.agent.model)
+                if event is not None:
+                    self.agent.event_bus.dispatch_nowait(event)
+
+    async def _play(self, audio: bytes) -> None:
+        speaker = self._speaker
+        assert speaker is not None, "audio before the speaker was attached"
+        if not await _call_device(lambda: speaker.play_chunk(audio), self, "speaker"):
+            return
+        if self._recorder is not None:
+            # Record the audio where the speaker will play it: now, plus what is queued before it.
+            played = speaker.played_ms
+            chunk_ms = len(audio) / speaker.format.bytes_per_ms
+            before = self.core.playback_cursor_ms - chunk_ms
+            ahead = max(0.0, before - played) if played is not None else 0.0
+            self._record(lambda r: r.add_assistant(audio, self._call_ms + ahead))
+        if not self._assistant_active:
+            self._assistant_active = True
+            self._poke()
+
+    async def _clear(self) -> None:
+        speaker = self._speaker
+        assert speaker is not None
+        if not await _call_device(speaker.clear_buffer, self, "speaker"):
+            return
+        self._record(lambda r: r.cut_assistant(self._call_ms))
+        played = speaker.played_ms
+        if played is not None:
+            await self.execute(self.core.receive_playback_cleared(played))
+
+    def _track(self, action: Action) -> None:
+        """The session's own bookkeeping for a notification (the listener's event is dispatched after)."""
+        if isinstance(action, SessionReady):
+            self._arm_inactivity()
+        elif isinstance(action, UserSpeechStarted | AssistantResponseStarted):
+            if self._inactivity is not None:
+                self._inactivity.pause()
+            if isinstance(action, AssistantResponseStarted):
+                self._assistant_active = True
+                self._poke()
+        elif isinstance(action, UserSpeechStopped):
+            if not self._assistant_active:
+                self._arm_inactivity()
+        elif isinstance(action, PlaybackFinished):
+            self._assistant_active = False
+            self._arm_inactivity()
+        elif isinstance(action, UserTranscript):
+            model = self.agent.transcription_model
+            if action.usage is not None and model is not None:
+                self._count(self.usage.add_transcription(action.item_id, 0, model, action.usage))
+        elif isinstance(action, ResponseFinished):
+            if action.usage is not None and action.response_id is not None:
+                self._count(self.usage.add_response(action.response_id, self.agent.model, action.usage))
+        elif isinstance(action, ToolCall):
+            self.agent.tool_calls.receive(action)
+        elif isinstance(action, UpstreamErrorReceived):
+            if action.fatal:
+                self.request_stop("upstream_error", agent_error(action))
+            else:
+                log.warning("upstream error %s: %s", action.code, action.message)
+
+    def _count(self, counted: bool) -> None:
+        if counted:
+            self.agent.event_bus.dispatch_nowait(ev.UsageUpdated(report=self.usage.report()))
+
+    def finish_playback_events(self) -> None:
+        """Every "started responding" gets its "stopped", even when the session ends mid-reply."""
+        if self._assistant_active:
+            self._assistant_active = False
+            self.agent.event_bus.dispatch_nowait(ev.AssistantStoppedResponding(interrupted=True))
+
+
+async def _call_device(call: Callable[[], Awaitable[None]], session: AgentSession, name: str) -> bool:
+    """Run a device call; a failure ends the session as a device error. True when it worked."""
+    try:
+        await call()
+    except Exception as exc:
+        session._device_failed(name, exc)
+        return False
+    return True
+
+
+async def _stop_device(stop: Callable[[], Awaitable[None]], name: str) -> None:
+    try:
+        await asyncio.wait_for(stop(), CLOSE_TIMEOUT_S)
+    except Exception:  # a failing device must not keep the others (or the socket) open
+        log.exception("stopping the %s failed", name)

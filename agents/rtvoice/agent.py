@@ -20,7 +20,6 @@ all end the session's task group; the devices are stopped, the socket is closed,
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -33,7 +32,7 @@ from rtvoice.agent_session import AgentSession
 from rtvoice.audio import AudioFormat, AudioInputDevice, AudioOutputDevice
 from rtvoice.conversation import ConversationHistory, ConversationSeed
 from rtvoice.event_bus import EventBus
-from rtvoice.exceptions import ConfigurationError, UpstreamError
+from rtvoice.exceptions import ConfigurationError
 from rtvoice.listener import AgentListener, attach_listener
 from rtvoice.logcontext import log_context
 from rtvoice.options import (
@@ -300,10 +299,7 @@ class RealtimeAgent:
                 if fresh:
                     await self.event_bus.dispatch(ev.AgentStarting())
                 try:
-                    if not session.connected:
-                        await self._connect_unless_stopped(session)
-                    if session.connected and not session.stopping:
-                        await session.run(mic, speaker)
+                    await session.run(mic, speaker)
                 finally:
                     await session.close()
                     session.finish_playback_events()
@@ -413,29 +409,6 @@ class RealtimeAgent:
         self.tool_calls.bus = self.event_bus
         self.tool_calls.usage = session.usage
         return session
-
-    async def _connect_unless_stopped(self, session: AgentSession) -> None:
-        """Connect, but give up at once when the session is stopped meanwhile (the caller hung up)."""
-        connecting = asyncio.ensure_future(session.connect())
-        stopped = asyncio.ensure_future(session.wait_stopped())
-        try:
-            await asyncio.wait({connecting, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopped.cancel()
-            if not connecting.done():
-                connecting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await stopped
-            try:
-                await connecting
-            except asyncio.CancelledError:
-                if not session.stopping:
-                    raise
-            except UpstreamError as exc:
-                log.error("%s", exc)
-                error = ev.AgentError(type="connection_error", message=str(exc), code=exc.code)
-                await self.event_bus.dispatch(ev.AgentErrorEvent(error=error))
-                session.request_stop("error", error)
 
     def _devices(self) -> tuple[AudioInputDevice, AudioOutputDevice]:
         if self.audio_input is None or self.audio_output is None:

@@ -134,6 +134,7 @@ class AgentSession:
         self._stop_event = asyncio.Event()
         self._wake = asyncio.Event()
         self._conn: Any = None
+        self._connecting: asyncio.Future[None] | None = None
         self._closed = False
         self._core_deadline: float | None = None
         self._assistant_active = False
@@ -173,10 +174,18 @@ class AgentSession:
     async def connect(self) -> None:
         """Open the WebSocket and configure the session (reads until ``session.updated``).
 
+        The work runs in a task the session owns, so :meth:`run` can wait for a connection that a
+        pre-warm started, and :meth:`close` cancels one still in progress.
+
         Raises:
             UpstreamError: the server cannot be reached, refused the connection, closed it, or did not
                 configure the session within :data:`CONNECT_TIMEOUT_S`. The socket is closed again.
         """
+        if self._connecting is None:
+            self._connecting = asyncio.ensure_future(self._open())
+        await asyncio.shield(self._connecting)
+
+    async def _open(self) -> None:
         options = self.provider.connect_options(self.agent.model)
         where = self.provider.describe()
         log.info("connecting to %s, model %s", where, options.model)
@@ -197,33 +206,43 @@ class AgentSession:
                 while not self.core.session_ready:
                     await self._receive(await self._conn.recv_bytes())
         except InvalidStatus as exc:
-            await self.close()
+            await self._close_socket()
             status = exc.response.status_code
             hint = " (check the API key)" if status in (401, 403) else ""
             raise UpstreamError(
                 f"{where} refused the connection: HTTP {status}{hint}", code=str(status)
             ) from exc
         except (OSError, InvalidHandshake) as exc:
-            await self.close()
+            await self._close_socket()
             raise UpstreamError(f"cannot connect to {where}: {exc}", retryable=True) from exc
         except TimeoutError as exc:
-            await self.close()
+            await self._close_socket()
             raise UpstreamError(
                 f"{where} did not configure the session within {CONNECT_TIMEOUT_S:.0f} s", retryable=True
             ) from exc
         except ConnectionClosed as exc:
-            await self.close()
+            await self._close_socket()
             raise UpstreamError(f"{where} closed the connection while it was being set up: {exc}") from exc
         except BaseException:
-            await self.close()
+            await self._close_socket()
             raise
 
-    async def close(self) -> None:
-        """Close the socket (and the provider, when the session owns it); idempotent."""
+    async def _close_socket(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(conn.close(), CLOSE_TIMEOUT_S)
+
+    async def close(self) -> None:
+        """Cancel a connection in progress, close the socket (and the provider, when the session owns
+        it); idempotent."""
+        connecting = self._connecting
+        if connecting is not None and not connecting.done():
+            connecting.cancel()
+        if connecting is not None:
+            with contextlib.suppress(BaseException):
+                await connecting
+        await self._close_socket()
         if self.owns_provider and not self._closed:
             self._closed = True
             with contextlib.suppress(Exception):
@@ -232,9 +251,11 @@ class AgentSession:
     # -- running ----------------------------------------------------------------------------------------
 
     async def run(self, mic: AudioInputDevice, speaker: AudioOutputDevice) -> None:
-        """Hold the connected session with these devices until it ends (never raises for an ending)."""
-        conn = self._conn
-        assert conn is not None, "run() needs connect() first"
+        """Hold the session with these devices until it ends (never raises for an ending).
+
+        Connects first when :meth:`connect` was not called (or waits for the connection it started);
+        the microphone streams from the start, its audio kept until the session is ready.
+        """
         self._speaker = speaker
         tool_calls = self.agent.tool_calls
         try:
@@ -245,16 +266,10 @@ class AgentSession:
                 return
             speaker.set_position_listener(self._poke)
             self._start_recording(mic.format, speaker.format)
-            context = ToolContext(
-                event_bus=self.agent.event_bus, context=self.agent.context, conversation_history=self.history
-            )
             try:
                 async with asyncio.TaskGroup() as tasks:
-                    tool_calls.bind(tasks, self.core, self.execute, context)
-                    tasks.create_task(self._read(conn, speaker), name="rtvoice-reader")
                     tasks.create_task(self._microphone(mic), name="rtvoice-microphone")
-                    tasks.create_task(self._clock(speaker), name="rtvoice-clock")
-                    self._arm_inactivity()
+                    tasks.create_task(self._serve(tasks, speaker), name="rtvoice-session")
                     await self._stop_event.wait()
                     raise _Stop
             except* _Stop:
@@ -265,16 +280,33 @@ class AgentSession:
                 log.error("session failed", exc_info=failure)
                 self.request_stop("error", ev.AgentError(type=type(failure).__name__, message=str(failure)))
         finally:
-            self._conn = None
             tool_calls.unbind()
             speaker.set_position_listener(None)
             await _stop_device(mic.stop, "microphone")
             await _stop_device(speaker.stop, "speaker")
             self._finish_recording()
             await tool_calls.aclose()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(conn.close(), CLOSE_TIMEOUT_S)
             await self.close()
+
+    async def _serve(self, tasks: asyncio.TaskGroup, speaker: AudioOutputDevice) -> None:
+        """Wait for the connection, then start the reader and the clock."""
+        try:
+            await self.connect()
+        except UpstreamError as exc:
+            log.error("%s", exc)
+            error = ev.AgentError(type="connection_error", message=str(exc), code=exc.code)
+            self.agent.event_bus.dispatch_nowait(ev.AgentErrorEvent(error=error))
+            self.request_stop("error", error)
+            return
+        conn = self._conn
+        assert conn is not None
+        context = ToolContext(
+            event_bus=self.agent.event_bus, context=self.agent.context, conversation_history=self.history
+        )
+        self.agent.tool_calls.bind(tasks, self.core, self.execute, context)
+        tasks.create_task(self._read(conn, speaker), name="rtvoice-reader")
+        tasks.create_task(self._clock(speaker), name="rtvoice-clock")
+        self._arm_inactivity()
 
     def _device_failed(self, name: str, exc: BaseException, *, starting: bool = False) -> None:
         what = f"{name} failed to start" if starting else f"{name} failed"

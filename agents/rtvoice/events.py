@@ -71,7 +71,7 @@ class AgentStarting(AgentEvent):
 
 @dataclass(frozen=True, slots=True)
 class AgentSessionConnected(AgentEvent):
-    """The Realtime session is established (``session.created`` received).
+    """The Realtime session is established and configured (``session.updated`` received for our update).
 
     Args:
         session_id: the server's session id (``sess_...``), when known.

@@ -10,10 +10,14 @@ The whole tree, under one root::
     ├── ConnectionClosed(code, reason)
     │   ├── ConnectionClosedOK
     │   └── ConnectionClosedError
-    ├── UpstreamError(retryable)  OpenAI error events, HTTP failures
+    ├── UpstreamError(retryable)  OpenAI error events, HTTP failures, cannot connect
+    ├── DeviceError               a microphone or speaker failed
     └── ToolError                 a tool could not be registered or run
 
 Realtime ``error`` events are events, not exceptions: the session decides what to do with them.
+``RealtimeAgent.run()`` returns how a session ended rather than raising; ``AgentResult.raise_for_error()``
+turns an ending with an error into ``ConnectionClosed*``, ``UpstreamError`` or ``DeviceError``.
+``RealtimeAgent.connect()`` raises ``UpstreamError`` when it cannot open the session.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ __all__ = [
     "ConnectionClosed",
     "ConnectionClosedError",
     "ConnectionClosedOK",
+    "DeviceError",
     "LocalProtocolError",
     "ProtocolError",
     "RemoteProtocolError",
@@ -94,6 +99,10 @@ class UpstreamError(VoiceAgentError):
         self.code = code
         self.retryable = retryable
         super().__init__(message)
+
+
+class DeviceError(VoiceAgentError):
+    """An audio device failed (raised by :meth:`rtvoice.AgentResult.raise_for_error`)."""
 
 
 class ToolError(VoiceAgentError):

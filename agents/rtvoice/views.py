@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 from rtvoice.conversation import ConversationTurn
 from rtvoice.events import AgentError
+from rtvoice.exceptions import ConnectionClosedError, ConnectionClosedOK, DeviceError, UpstreamError
 
 __all__ = ["AgentResult", "StopReason"]
 
@@ -41,3 +42,25 @@ class AgentResult(BaseModel):
     error: AgentError | None = None
     duration_seconds: float = 0.0
     usage: Any = None
+
+    def raise_for_error(self) -> None:
+        """Raise the ending's error as an exception, if the session ended with one (else do nothing).
+
+        ``upstream_closed``: :class:`~rtvoice.ConnectionClosedOK` (close code 1000/1001) or
+        :class:`~rtvoice.ConnectionClosedError`; ``upstream_error`` and ``error`` (could not connect):
+        :class:`~rtvoice.UpstreamError`; ``device_error``: :class:`~rtvoice.DeviceError`.
+        """
+        error = self.error
+        if error is None:
+            return
+        if self.stop_reason == "upstream_closed":
+            code = int(error.code) if error.code is not None and error.code.isdigit() else None
+            closed = ConnectionClosedOK if code in (1000, 1001) else ConnectionClosedError
+            raise closed(code, error.message)
+        if self.stop_reason == "device_error":
+            raise DeviceError(error.message)
+        raise UpstreamError(
+            error.message,
+            code=error.code,
+            retryable=self.stop_reason == "error" or error.type in ("server_error", "rate_limit_exceeded"),
+        )

@@ -1,0 +1,330 @@
+"""One session of an agent: pre-warm, speaking first, early caller audio, endings that say what failed,
+SIGINT left to the host. Over real loopback sockets against the Realtime simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import pytest
+from openai.types.realtime import (
+    ConversationItemCreateEvent,
+    InputAudioBufferAppendEvent,
+    ResponseCreateEvent,
+    SessionUpdateEvent,
+)
+
+from rtvoice import (
+    AgentListener,
+    AudioFormat,
+    ConfigurationError,
+    ConnectionClosedError,
+    DeviceError,
+    OpenAIProvider,
+    RealtimeAgent,
+    ServerVAD,
+    UpstreamError,
+    WavInputDevice,
+    WavOutputDevice,
+)
+from rtvoice.events import AgentError
+from rtvoice.sigint import host_owns_sigint
+from rtvoice.testing import Faults, RealtimeSimulator, Say, ScriptedBrain
+from support.agent import converse, received
+from support.audio import caller_wav
+from support.timing import seconds
+
+SPEED = 4.0
+
+
+class Errors(AgentListener):
+    def __init__(self) -> None:
+        self.errors: list[AgentError] = []
+
+    async def on_agent_error(self, error: AgentError) -> None:
+        self.errors.append(error)
+
+
+class CountingSpeaker(WavOutputDevice):
+    """A WAV speaker that counts the new hooks the agent calls."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, speed=SPEED)
+        self.ends = 0
+        self.listeners: list[bool] = []
+
+    async def end_of_audio(self) -> None:
+        self.ends += 1
+
+    def set_position_listener(self, listener: Any) -> None:
+        self.listeners.append(listener is not None)
+
+
+def devices(tmp_path: Path, lines: list[str], **wav: Any) -> tuple[WavInputDevice, WavOutputDevice]:
+    caller_wav(tmp_path / "caller.wav", lines, **wav)
+    return (
+        WavInputDevice(tmp_path / "caller.wav", speed=SPEED, end="stop"),
+        WavOutputDevice(tmp_path / "speaker.wav", speed=SPEED),
+    )
+
+
+def provider(sim: RealtimeSimulator, key: str = "sk-test") -> OpenAIProvider:
+    return OpenAIProvider(api_key=key, websocket_base_url=sim.url)
+
+
+async def test_prewarmed_session_greets_first_when_the_devices_arrive(tmp_path: Path) -> None:
+    brain = ScriptedBrain([Say("Thanks for calling, how can I help?"), Say("Sure.")])
+    async with RealtimeSimulator(brain=brain, generation_speed=16) as sim:
+        agent = RealtimeAgent(instructions="You answer the phone.", provider=provider(sim))
+        await agent.connect()  # no devices yet
+        assert agent.connected
+        assert len(received(sim, SessionUpdateEvent)) == 1
+        agent.audio_input, agent.audio_output = devices(tmp_path, ["Hello?"], lead_ms=2500)
+        await agent.request_response("Greet the caller.")
+        result = await converse(agent)
+    assert result.stop_reason == "stopped"
+    first = received(sim, ResponseCreateEvent)[0]
+    assert first.response is not None and first.response.instructions is not None
+    assert first.response.instructions == "You answer the phone.\n\nGreet the caller."
+    assistant = [turn.transcript for turn in result.turns if turn.role == "assistant"]
+    assert assistant[0] == "Thanks for calling, how can I help?"
+    assert len(sim.sessions) == 1  # run() used the pre-warmed connection
+
+
+async def test_a_prewarmed_session_that_is_never_run_is_closed(tmp_path: Path) -> None:
+    async with RealtimeSimulator() as sim:
+        agent = RealtimeAgent(provider=provider(sim))
+        await agent.connect()
+        await agent.aclose()
+        async with asyncio.timeout(seconds(5)):
+            while not sim.close_times:  # noqa: ASYNC110 - the server's view of the socket
+                await asyncio.sleep(0.01)
+        assert not agent.connected
+        with pytest.raises(RuntimeError, match="connected agent"):
+            await agent.request_response()
+
+
+async def test_run_refuses_devices_of_another_format_than_connect_configured(tmp_path: Path) -> None:
+    async with RealtimeSimulator() as sim:
+        agent = RealtimeAgent(provider=provider(sim))
+        await agent.connect(input_format=AudioFormat.PCMU_8K, output_format=AudioFormat.PCMU_8K)
+        agent.audio_input, agent.audio_output = devices(tmp_path, ["Hi."])
+        with pytest.raises(ConfigurationError, match="differ from those connect"):
+            await agent.run()
+        await agent.aclose()
+
+
+async def test_connect_failure_raises_upstream_error_and_leaves_the_agent_unconnected() -> None:
+    async with RealtimeSimulator() as sim:
+        url = sim.url
+    agent = RealtimeAgent(provider=OpenAIProvider(api_key="sk", websocket_base_url=url))
+    with pytest.raises(UpstreamError, match="cannot connect") as caught:
+        await agent.connect()
+    assert caught.value.retryable and not agent.connected
+
+
+async def test_no_api_key_raises_before_anything_connects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    mic, speaker = devices(tmp_path, ["Hi."])
+    agent = RealtimeAgent(audio_input=mic, audio_output=speaker)
+    with pytest.raises(ConfigurationError, match="OPENAI_API_KEY"):
+        await agent.run()
+    assert not agent.running and not mic.is_active
+
+
+async def test_a_wrong_key_is_a_connection_error_that_names_http_401(tmp_path: Path) -> None:
+    async with RealtimeSimulator(api_key="sk-right") as sim:
+        mic, speaker = devices(tmp_path, ["Hi."])
+        agent = RealtimeAgent(audio_input=mic, audio_output=speaker, provider=provider(sim, "sk-wrong"))
+        result = await agent.run()
+    assert result.stop_reason == "error"
+    assert result.error is not None and result.error.type == "connection_error"
+    assert "HTTP 401 (check the API key)" in result.error.message
+    assert "sk-wrong" not in result.error.message
+    with pytest.raises(UpstreamError, match="HTTP 401"):
+        result.raise_for_error()
+
+
+async def test_upstream_close_raises_connection_closed_error_on_request(tmp_path: Path) -> None:
+    async with RealtimeSimulator(faults=Faults(close_at_event=3, close_code=1011)) as sim:
+        mic, speaker = devices(tmp_path, ["Hi."])
+        agent = RealtimeAgent(audio_input=mic, audio_output=speaker, provider=provider(sim))
+        async with asyncio.timeout(seconds(20)):
+            result = await agent.run()
+    assert result.stop_reason in ("upstream_closed", "error")
+    with pytest.raises((ConnectionClosedError, UpstreamError)):
+        result.raise_for_error()
+
+
+async def test_a_recording_that_cannot_be_written_keeps_the_call_going(tmp_path: Path) -> None:
+    errors = Errors()
+    async with RealtimeSimulator(generation_speed=16) as sim:
+        mic, speaker = devices(tmp_path, ["Hello, is anybody there?"])
+        agent = RealtimeAgent(
+            audio_input=mic,
+            audio_output=speaker,
+            provider=provider(sim),
+            turn_detection=ServerVAD(),
+            recording_path=tmp_path / "missing-folder" / "call.wav",
+            listener=errors,
+        )
+        result = await converse(agent)
+    assert result.stop_reason == "stopped" and result.error is None
+    assert [turn.role for turn in result.turns] == ["assistant"]  # it answered (no user transcript scripted)
+    assert result.recording_path is None
+    assert [e.type for e in errors.errors] == ["recording_error"]
+    assert "FileNotFoundError" in errors.errors[0].message
+
+
+class BrokenSpeaker(WavOutputDevice):
+    async def start(self) -> None:
+        raise OSError("no such sound card")
+
+
+async def test_a_speaker_that_fails_to_start_is_a_device_error_not_a_connection_error(tmp_path: Path) -> None:
+    async with RealtimeSimulator() as sim:
+        mic, _ = devices(tmp_path, ["Hi."])
+        speaker = BrokenSpeaker(tmp_path / "out.wav")
+        agent = RealtimeAgent(audio_input=mic, audio_output=speaker, provider=provider(sim))
+        async with asyncio.timeout(seconds(10)):
+            result = await agent.run()
+    assert result.stop_reason == "device_error"
+    assert result.error is not None and result.error.message.startswith("speaker failed to start: OSError")
+    with pytest.raises(DeviceError, match="speaker"):
+        result.raise_for_error()
+
+
+@pytest.mark.parametrize("stall_s", [0.6, 1.6])
+async def test_caller_audio_before_the_session_is_ready_is_kept_up_to_2_s_and_sent_in_order(
+    tmp_path: Path, stall_s: float
+) -> None:
+    # The server takes stall_s to configure the session; the microphone (2x real time) streams from the
+    # start: 1.2 s of audio is all kept, 3.2 s loses its oldest 1.2 s (counted), the rest is sent in order.
+    async with RealtimeSimulator(faults=Faults(stall_at_event=2, stall_seconds=stall_s)) as sim:
+        caller_wav(tmp_path / "caller.wav", ["One two three."], lead_ms=100, gaps_ms=5000)
+        mic = WavInputDevice(tmp_path / "caller.wav", speed=2.0, end="stop")
+        speaker = WavOutputDevice(tmp_path / "speaker.wav", speed=2.0)
+        agent = RealtimeAgent(audio_input=mic, audio_output=speaker, provider=provider(sim))
+        result = await converse(agent)
+    assert result.error is None
+    session = agent.session
+    assert session is not None
+    sent = b"".join(base64.b64decode(e.audio) for e in received(sim, InputAudioBufferAppendEvent))
+    bytes_per_ms = mic.format.bytes_per_ms
+    dropped = round(session.dropped_early_audio_ms * bytes_per_ms)
+    assert len(sent) + dropped == round(mic.streamed_ms * bytes_per_ms)  # all sent but what was counted
+    with open(tmp_path / "caller.wav", "rb") as wav:
+        assert sent == wav.read()[44 + dropped : 44 + dropped + len(sent)]  # the newest, in order
+    if stall_s < 1:
+        assert dropped == 0
+    else:
+        assert 0 < session.dropped_early_audio_ms < 2 * stall_s * 1000 - 2000 + 200
+
+
+async def test_send_image_asks_for_exactly_one_response(tmp_path: Path) -> None:
+    async with RealtimeSimulator(generation_speed=16) as sim:
+        mic, speaker = devices(tmp_path, [], lead_ms=3000)
+        agent = RealtimeAgent(
+            audio_input=mic, audio_output=speaker, provider=provider(sim), turn_detection=ServerVAD()
+        )
+        async with asyncio.timeout(seconds(20)), asyncio.TaskGroup() as tasks:
+            run = tasks.create_task(agent.run())
+            while not agent.connected:  # noqa: ASYNC110 - the agent's state
+                await asyncio.sleep(0.01)
+            await agent.send_image("data:image/png;base64,iVBORw0KGgo=", text="What is this?")
+            while not [t for t in agent.history.turns if t.role == "assistant"]:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.3)  # a second response.create would have arrived by now
+            await agent.stop()
+    assert run.result().error is None
+    assert len(received(sim, ResponseCreateEvent)) == 1
+    assert [e.item.type for e in received(sim, ConversationItemCreateEvent)] == ["message"]
+
+
+async def test_the_speaker_hears_the_end_of_each_item_and_gets_a_position_listener(tmp_path: Path) -> None:
+    brain = ScriptedBrain([Say("First answer."), Say("Second answer.")])
+    async with RealtimeSimulator(brain=brain, generation_speed=16) as sim:
+        caller_wav(tmp_path / "caller.wav", ["Question one.", "Question two."], gaps_ms=3000)
+        mic = WavInputDevice(tmp_path / "caller.wav", speed=SPEED, end="stop")
+        speaker = CountingSpeaker(tmp_path / "speaker.wav")
+        agent = RealtimeAgent(
+            audio_input=mic, audio_output=speaker, provider=provider(sim), turn_detection=ServerVAD()
+        )
+        result = await converse(agent)
+    assert [turn.transcript for turn in result.turns] == ["First answer.", "Second answer."]
+    assert speaker.ends == 2
+    assert speaker.listeners == [True, False]  # set when the session starts, removed when it ends
+
+
+@pytest.fixture
+def host_handler() -> Iterator[list[int]]:
+    """A host's own SIGINT handler (as uvicorn installs one), put back afterwards."""
+    calls: list[int] = []
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        calls.append(signum)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield calls
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+async def test_the_host_sigint_handler_is_never_replaced(tmp_path: Path, host_handler: list[int]) -> None:
+    installed = signal.getsignal(signal.SIGINT)
+    assert host_owns_sigint()
+    async with RealtimeSimulator() as sim:
+        mic, speaker = devices(tmp_path, ["Hi."])
+        agent = RealtimeAgent(audio_input=mic, audio_output=speaker, provider=provider(sim))
+        async with asyncio.TaskGroup() as tasks:
+            run = tasks.create_task(agent.run())
+            while not agent.connected:  # noqa: ASYNC110 - the agent's state
+                await asyncio.sleep(0.01)
+            assert signal.getsignal(signal.SIGINT) is installed
+            signal.raise_signal(signal.SIGINT)  # the host's handler gets it, the call goes on
+            await asyncio.sleep(0.05)
+            assert agent.running
+            await agent.stop()
+    assert host_handler == [signal.SIGINT]
+    assert run.result().stop_reason == "stopped"
+    assert signal.getsignal(signal.SIGINT) is installed
+
+
+async def test_a_standalone_agent_takes_sigint_and_puts_the_default_back(tmp_path: Path) -> None:
+    installed = signal.getsignal(signal.SIGINT)  # Python's default, or asyncio.run's own
+    assert not host_owns_sigint()
+    async with RealtimeSimulator() as sim:
+        mic, speaker = devices(tmp_path, ["Hi."], gaps_ms=5000)
+        agent = RealtimeAgent(audio_input=mic, audio_output=speaker, provider=provider(sim))
+        async with asyncio.timeout(seconds(20)), asyncio.TaskGroup() as tasks:
+            run = tasks.create_task(agent.run())
+            while not agent.connected:  # noqa: ASYNC110 - the agent's state
+                await asyncio.sleep(0.01)
+            assert signal.getsignal(signal.SIGINT) is not installed
+            signal.raise_signal(signal.SIGINT)
+    assert run.result().stop_reason == "interrupted"
+    assert signal.getsignal(signal.SIGINT) == installed
+
+
+async def test_handle_sigint_false_never_takes_it(tmp_path: Path) -> None:
+    installed = signal.getsignal(signal.SIGINT)
+    async with RealtimeSimulator() as sim:
+        mic, speaker = devices(tmp_path, ["Hi."])
+        agent = RealtimeAgent(
+            audio_input=mic, audio_output=speaker, provider=provider(sim), handle_sigint=False
+        )
+        async with asyncio.TaskGroup() as tasks:
+            run = tasks.create_task(agent.run())
+            while not agent.connected:  # noqa: ASYNC110 - the agent's state
+                await asyncio.sleep(0.01)
+            assert signal.getsignal(signal.SIGINT) == installed
+            await agent.stop()
+    assert run.result().stop_reason == "stopped"

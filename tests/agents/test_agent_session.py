@@ -220,8 +220,8 @@ async def test_caller_audio_before_the_session_is_ready_is_kept_up_to_2_s_and_se
     bytes_per_ms = mic.format.bytes_per_ms
     dropped = round(session.dropped_early_audio_ms * bytes_per_ms)
     assert len(sent) + dropped == round(mic.streamed_ms * bytes_per_ms)  # all sent but what was counted
-    with open(tmp_path / "caller.wav", "rb") as wav:
-        assert sent == wav.read()[44 + dropped : 44 + dropped + len(sent)]  # the newest, in order
+    wav = (tmp_path / "caller.wav").read_bytes()
+    assert sent == wav[44 + dropped : 44 + dropped + len(sent)]  # the newest, in order
     if stall_s < 1:
         assert dropped == 0
     else:

@@ -107,7 +107,7 @@ def make_agent(
 
 
 def leftover_agent_tasks() -> list[asyncio.Task[Any]]:
-    mine = ("RealtimeAgent", "Subscription", "EventBus", "WavOutputDevice", "WavInputDevice")
+    mine = ("RealtimeAgent", "AgentSession", "Subscription", "EventBus", "WavOutputDevice", "WavInputDevice")
     return [
         task
         for task in asyncio.all_tasks()

@@ -78,7 +78,7 @@ class WavStreamWriter:
         self._pending = bytearray()  # accepted, not yet in the file
         self._file_bytes = 0  # audio bytes in the file
         self._header_bytes = 0  # audio bytes the header counts
-        # Unbuffered: every write goes to the OS at once, so what the header counts is in the file.
+        # Unbuffered: each block goes to the OS at once, so what the header counts is in the file.
         self._file: io.FileIO | None = io.FileIO(self._path, "wb")
         try:
             self._write_all(self._header())

@@ -33,7 +33,8 @@ def log_context(**fields: str | None) -> Iterator[None]:
     ``None`` values are left out, so ``log_context(call_sid=maybe_sid)`` binds nothing when there is none.
     """
     merged = {**_context.get(), **{key: value for key, value in fields.items() if value is not None}}
-    token = _context.set(merged)
+    # Read-only, so what current_log_context() hands out cannot be changed behind the block's back.
+    token = _context.set(MappingProxyType(merged))
     try:
         yield
     finally:

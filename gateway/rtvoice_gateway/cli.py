@@ -4,6 +4,10 @@ Subcommands:
 
 * ``simulator``: run the offline Realtime API simulator until SIGINT/SIGTERM.
 * ``demo``: a scripted phone-style call against the embedded simulator (or OpenAI with a key).
+
+Global option ``--log-level LEVEL``: render every log line of the process (the library's included)
+through structlog on stderr, with the call's bound fields (see ``docs/logging.md``). Without it the
+command leaves logging alone.
 """
 
 from __future__ import annotations
@@ -23,6 +27,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rtvoice-gateway",
         description="A phone gateway for real-time voice agents on the OpenAI Realtime API.",
+    )
+    parser.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+        default=None,
+        metavar="LEVEL",
+        help="log to stderr at LEVEL (DEBUG, INFO, WARNING, ERROR, CRITICAL), rendered by structlog",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -106,6 +118,10 @@ async def _run_simulator(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     args = build_parser().parse_args(argv)
+    if args.log_level is not None:
+        from rtvoice_gateway.logs import configure_logging
+
+        configure_logging(args.log_level, "console")
     if args.command == "simulator":
         return asyncio.run(_run_simulator(args))
     from rtvoice_gateway.demo import run_demo

@@ -2,7 +2,8 @@
 
 * :class:`RecordingTimeline`: the pure core. Places caller audio where it was captured and agent audio
   where it was played, cuts what barge-in removed, and emits finished frames (mono mix or stereo).
-* :class:`WavStreamWriter`: a WAV file whose header is rewritten after every write.
+* :class:`WavStreamWriter`: a WAV file that is valid at every moment, appended in blocks, its header
+  rewritten after the data it counts.
 * :class:`CallRecorder`: both together, what ``recording_path`` uses.
 """
 

@@ -3,8 +3,10 @@
 :class:`CallRecorder` joins the pure :class:`~rtvoice.recording.timeline.RecordingTimeline` to a
 :class:`~rtvoice.recording.wav_stream.WavStreamWriter`. The agent feeds it what the caller said and what it
 sent to the speaker, and calls :meth:`CallRecorder.advance` every 100 ms or so from its own task; each
-call writes the audio that became final. Memory stays bounded (the audio scheduled ahead plus
-``hold_ms``), and the file is a valid WAV file at every moment, even if the process dies mid-call.
+call hands the audio that became final to the file, which appends it every ``write_every_ms`` of audio
+(200 ms by default) and updates its header every ``header_every_ms`` (700 ms). Memory stays bounded (the
+audio scheduled ahead plus ``hold_ms``), and the file is a valid WAV file at every moment: if the
+process dies mid-call it lacks less than ``write_every_ms + header_every_ms`` of the audio advanced.
 
 It fixes rtvoice 0.7.0's recorder: pauses are kept, replies sit where they were played, audio cut at
 barge-in is left out, the caller is recorded while the agent speaks, the file exists from the start of
@@ -22,6 +24,8 @@ from rtvoice.recording.wav_stream import WavStreamWriter
 __all__ = ["CallRecorder"]
 
 _WRITE_BLOCK_MS = 1000.0  # one advance writes at most this much at a time, to bound its memory
+WRITE_EVERY_MS = 200.0
+HEADER_EVERY_MS = 700.0
 
 
 class CallRecorder:
@@ -41,6 +45,9 @@ class CallRecorder:
         sample_rate: the rate of all audio given and written (PCM16 24 kHz from the Realtime API).
         jitter_ms: see :class:`~rtvoice.recording.timeline.RecordingTimeline`.
         hold_ms: see :class:`~rtvoice.recording.timeline.RecordingTimeline`.
+        write_every_ms: append to the file in blocks of at least this much audio (0: at every advance).
+        header_every_ms: update the WAV header once the file holds this much audio more than it counts.
+            A process killed mid-call leaves a valid file lacking less than the sum of the two steps.
 
     Raises:
         ConfigurationError: an argument is out of range.
@@ -55,11 +62,19 @@ class CallRecorder:
         sample_rate: int = 24000,
         jitter_ms: float = 200.0,
         hold_ms: float = 500.0,
+        write_every_ms: float = WRITE_EVERY_MS,
+        header_every_ms: float = HEADER_EVERY_MS,
     ) -> None:
         self._timeline = RecordingTimeline(
             sample_rate=sample_rate, stereo=stereo, jitter_ms=jitter_ms, hold_ms=hold_ms
         )
-        self._writer = WavStreamWriter(path, sample_rate=sample_rate, channels=self._timeline.channels)
+        self._writer = WavStreamWriter(
+            path,
+            sample_rate=sample_rate,
+            channels=self._timeline.channels,
+            write_every_ms=write_every_ms,
+            header_every_ms=header_every_ms,
+        )
         self._last_now_ms = 0.0
 
     @property
@@ -79,13 +94,18 @@ class CallRecorder:
 
     @property
     def duration_ms(self) -> float:
-        """Milliseconds of call written to the file so far."""
+        """Milliseconds of call recorded so far (in the file once the next block or :meth:`close` is due)."""
         return self._writer.duration_ms
 
     @property
     def bytes_written(self) -> int:
-        """Audio bytes written to the file so far (the 44-byte header not included)."""
+        """Audio bytes recorded so far (the 44-byte header not included)."""
         return self._writer.bytes_written
+
+    @property
+    def committed_ms(self) -> float:
+        """Milliseconds of call the file's header counts now: what a reader sees, and survives a crash."""
+        return self._writer.committed_bytes // self._writer.frame_bytes * 1000 / self._writer.sample_rate
 
     @property
     def timeline(self) -> RecordingTimeline:
@@ -125,10 +145,10 @@ class CallRecorder:
         return self._timeline.cut_agent(at_ms)
 
     def advance(self, now_ms: float) -> int:
-        """Write the audio that became final by ``now_ms``.
+        """Hand the audio that became final by ``now_ms`` to the file (written when its block is due).
 
         Returns:
-            The number of bytes written by this call.
+            The number of bytes recorded by this call.
 
         Raises:
             LocalProtocolError: the recorder is closed, or the time is malformed.
@@ -143,6 +163,15 @@ class CallRecorder:
             written += len(frames)
             frames = self._timeline.advance(now_ms, max_ms=_WRITE_BLOCK_MS)
         return written
+
+    def flush(self) -> None:
+        """Write everything recorded so far to the file and update its header now.
+
+        Raises:
+            ValueError: the recorder is closed.
+            OSError: the file could not be written.
+        """
+        self._writer.flush()
 
     def close(self, now_ms: float | None = None) -> None:
         """End the recording at ``now_ms`` and close the file. Idempotent.

@@ -11,9 +11,10 @@ input at the full rate, never both. All arithmetic is :class:`~decimal.Decimal` 
 (50 significant digits), whatever the caller's decimal context says, so token costs are exact; only a
 per-minute price divided by 60 can round, at the 50th digit.
 
-Built-in prices (:data:`BUILTIN_PRICES`, read November 2026) come from OpenAI's model pages and from the
-project's reference notes (``openai-realtime-ga.md`` §6); each entry names its source. Prices change:
-pass your own with :meth:`PricingCatalog.with_overrides`.
+Built-in prices (:data:`BUILTIN_PRICES`, read 2026-12-03) come from OpenAI's model pages and pricing
+page; every model :class:`~rtvoice.options.RealtimeModel` and :class:`~rtvoice.options.TranscriptionModel`
+list, and ChatOpenAI's default ``gpt-4o-mini``, has an entry (or its alias has), and each entry names its
+source. Prices change: pass your own with :meth:`PricingCatalog.with_overrides`.
 """
 
 from __future__ import annotations
@@ -190,27 +191,31 @@ class CostEstimate:
     currency: str = "USD"
 
 
-def _tokens(source: str, *prices: str) -> ModelPrice:
+def _tokens(source: str, *prices: str | None) -> ModelPrice:
     """Token prices in the order text in / cached / out, audio in / cached / out, image in / cached."""
     return ModelPrice.from_mapping({**dict(zip(_PRICE_FIELDS, prices, strict=False)), "source": source})
 
 
 _MODELS = "https://developers.openai.com/api/docs/models/"
-_REFERENCE = "rtvoice-gateway reference openai-realtime-ga.md §6"
+_PRICING = "https://developers.openai.com/api/docs/pricing"
+# The pricing page's tables as mirrored in public price tables (read 2026-12-03): used only where the model
+# page itself was not available; each entry that relies on it says so.
+_MIRROR = f"{_PRICING} as mirrored in public price tables (the model page was not available)"
 
-BUILTIN_PRICING_DATE = "2026-11"
+BUILTIN_PRICING_DATE = "2026-12-03"
 """When the built-in prices were read."""
 BUILTIN_PRICING_SOURCE = (
-    f"OpenAI model pages ({_MODELS}<model>) and the {_REFERENCE}, read {BUILTIN_PRICING_DATE}; "
-    "list prices, which may change"
+    f"OpenAI model pages ({_MODELS}<model>) and pricing page ({_PRICING}), read {BUILTIN_PRICING_DATE}; "
+    "list prices, which may change; each entry names its own source"
 )
 
 BUILTIN_PRICES: Mapping[str, ModelPrice] = MappingProxyType(
     {
-        # Realtime models, USD per 1M tokens.
+        # Realtime models, USD per 1M tokens: text in / cached / out, audio in / cached / out, image in / cached.
+        # Dated snapshots without an entry are priced as their alias (gpt-realtime-2025-08-28, ...).
         "gpt-realtime": _tokens(
-            f"{_REFERENCE}; {_MODELS}compare?model=gpt-realtime (image prices not confirmed)",
-            *("4", "0.40", "16", "32", "0.40", "64"),
+            f"{_MODELS}gpt-realtime; image rates: {_MIRROR}",
+            *("4", "0.40", "16", "32", "0.40", "64", "5", "0.50"),
         ),
         "gpt-realtime-1.5": _tokens(
             f"{_MODELS}gpt-realtime-1.5", *("4", "0.40", "16", "32", "0.40", "64", "5", "0.50")
@@ -224,22 +229,54 @@ BUILTIN_PRICES: Mapping[str, ModelPrice] = MappingProxyType(
         "gpt-realtime-2.1-mini": _tokens(
             f"{_MODELS}gpt-realtime-2.1-mini", *("0.60", "0.06", "2.40", "10", "0.30", "20", "0.80", "0.08")
         ),
-        "gpt-realtime-mini": ModelPrice(
-            text_input="0.60", source=f"{_REFERENCE}: text input only, the other prices were not confirmed"
+        # The default model. Text input $0.60 is on OpenAI's own gpt-realtime-2.1-mini page (its quick
+        # comparison); the other rates come from the pricing page as mirrored by several independent public
+        # price tables, which agree with each other (and with gpt-realtime-2.1-mini's page).
+        "gpt-realtime-mini": _tokens(
+            f"{_MODELS}gpt-realtime-2.1-mini (comparison: text input); {_MIRROR}",
+            *("0.60", "0.06", "2.40", "10", "0.30", "20", "0.80", "0.08"),
+        ),
+        "gpt-4o-realtime-preview": _tokens(
+            f"{_MODELS}gpt-4o-realtime-preview (shut down; snapshots 2024-12-17 and 2025-06-03)",
+            *("5", "2.50", "20", "40", "2.50", "80"),
+        ),
+        "gpt-4o-realtime-preview-2024-10-01": _tokens(
+            "https://openai.com/index/introducing-the-realtime-api/ (launch prices: audio $100 / $200); "
+            "cached audio $20 per the pricing page as quoted in "
+            "https://community.openai.com/t/help-me-understand-the-realtime-usage-block/1060242",
+            *("5", "2.50", "20", "100", "20", "200"),
         ),
         "gpt-4o-mini-realtime-preview": _tokens(
             f"{_MODELS}gpt-4o-mini-realtime-preview", *("0.60", "0.30", "2.40", "10", "0.30", "20")
         ),
-        # Transcription billed by duration, USD per minute.
+        # Chat Completions audio models the SDK also lists for Realtime sessions; no cached rates published.
+        "gpt-audio-1.5": _tokens(f"{_MODELS}gpt-audio-1.5", "2.50", None, "10", "32", None, "64"),
+        "gpt-audio-mini": _tokens(
+            f"{_MODELS}gpt-audio-mini (text); audio: {_MIRROR}", "0.60", None, "2.40", "10", None, "20"
+        ),
+        # Input transcription billed by duration, USD per minute.
         "whisper-1": ModelPrice(per_minute="0.006", source=f"{_MODELS}whisper-1"),
         "gpt-realtime-whisper": ModelPrice(per_minute="0.017", source=f"{_MODELS}gpt-realtime-whisper"),
-        # Chat models for the supervisor, USD per 1M tokens.
-        "gpt-4o-mini": ModelPrice(
-            text_input="0.15",
-            text_cached_input="0.075",
-            text_output="0.60",
-            source="OpenAI pricing page, as quoted in the project issue",
+        "gpt-live-transcribe": ModelPrice(per_minute="0.017", source=f"{_MODELS}gpt-live-transcribe"),
+        "gpt-transcribe": ModelPrice(per_minute="0.0045", source=f"{_MODELS}gpt-transcribe"),
+        # Input transcription billed by tokens: text in (the prompt) / out (the transcript), audio in. The
+        # model pages list "$2.50 in / $10 out" under a heading that says audio; the pricing page splits
+        # them into text tokens (2.50 / 10) and audio tokens (6 in), which is what the usage reports.
+        "gpt-4o-transcribe": _tokens(
+            f"{_MODELS}gpt-4o-transcribe (text); audio input: {_MIRROR}", "2.50", None, "10", "6"
         ),
+        "gpt-4o-transcribe-diarize": _tokens(
+            f"{_MODELS}gpt-4o-transcribe-diarize priced as gpt-4o-transcribe; {_MIRROR}",
+            "2.50",
+            None,
+            "10",
+            "6",
+        ),
+        "gpt-4o-mini-transcribe": _tokens(
+            f"{_MODELS}gpt-4o-mini-transcribe (text); audio input: {_MIRROR}", "1.25", None, "5", "3"
+        ),
+        # Chat models for the supervisor (ChatOpenAI's default), USD per 1M tokens.
+        "gpt-4o-mini": _tokens(f"{_MODELS}gpt-4o-mini; {_PRICING}", "0.15", "0.075", "0.60"),
     }
 )
 """The built-in price table; see :data:`BUILTIN_PRICING_SOURCE`."""

@@ -64,6 +64,13 @@ def test_the_file_is_valid_and_current_during_the_call(tmp_path: Path) -> None:
         recorder.add_caller(ramp(1000, 3), 0)
         recorder.schedule_agent(ramp(500, 4), 200)
         assert recorder.advance(600) == 600 * S_PER_MS * 4
+        # The file is written in 200 ms blocks and its header updated every 700 ms: 600 ms of audio are
+        # in the file, none counted yet. flush() makes it current.
+        assert recorder.committed_ms == 0
+        assert len(read_wav(path)[1]) == 0  # valid, and counts nothing it does not hold
+        assert path.stat().st_size == 44 + 600 * S_PER_MS * 4
+        recorder.flush()
+        assert recorder.committed_ms == 600
         channels, got = read_wav(path)  # read while the call goes on
         assert channels == 2 and len(got) == 600 * S_PER_MS * 2
         left, right = got.reshape(-1, 2).T
@@ -133,3 +140,22 @@ def test_a_malformed_time_is_refused_before_anything_changes(tmp_path: Path) -> 
     recorder.close()
     assert recorder.duration_ms == 100
     assert recorder.path == tmp_path / "t.wav" and recorder.sample_rate == 24000 and not recorder.stereo
+
+
+def test_a_killed_call_loses_less_than_the_two_steps(tmp_path: Path) -> None:
+    """What a crash would leave: the header counts a prefix of the call, never more than the file holds."""
+    path = tmp_path / "steps.wav"
+    recorder = CallRecorder(path, write_every_ms=100, header_every_ms=300)
+    lag_max = 0.0
+    for tick in range(100):  # 2 s of caller audio, advanced every 20 ms
+        now = 20 * tick + 20
+        recorder.add_caller(ramp(20, 1 + tick), now - 20)
+        recorder.advance(now)
+        _, got = read_wav(path)  # as a reader (or a crash) would find it now
+        assert len(got) == recorder.committed_ms * S_PER_MS <= recorder.duration_ms * S_PER_MS
+        assert path.stat().st_size >= 44 + 2 * len(got)
+        lag_max = max(lag_max, recorder.duration_ms - recorder.committed_ms)
+    # Less than 100 + 300 ms: up to 80 ms not yet in the file plus 200 ms in it but not yet counted.
+    assert lag_max == 280
+    recorder.close()
+    assert recorder.committed_ms == recorder.duration_ms == 2000

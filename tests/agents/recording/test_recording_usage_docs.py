@@ -16,7 +16,7 @@ EXAMPLES = BLOCK.findall(DOC.read_text(encoding="utf-8"))
 EXPECTED = [
     "2000 ms recorded, 900 ms of agent audio cut at barge-in",
     "final: 2000 ms, 96000 bytes of audio",
-    "total $0.27513 (prices of 2026-11, complete: True)",
+    "total $0.27513 (prices of 2026-12-03, complete: True)",
 ]
 
 

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import textwrap
 import wave
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from rtvoice.audio import AudioFormat
 from rtvoice.recording.session_recorder import SessionRecorder, ToPcm24
 from rtvoice_codecs import pcm16_to_alaw, pcm16_to_ulaw
+
+SAFETY_S = 30.0  # a stuck child fails the test instead of hanging it; nothing here is timed
 
 
 def tone(ms: int, rate: int, hz: float = 440.0, level: int = 8000) -> bytes:
@@ -61,3 +69,79 @@ def test_caller_and_assistant_land_where_they_were_heard_and_cuts_are_left_out(t
     assert int(loud_right[0]) == 300 * 24 + 1 or int(loud_right[0]) == 300 * 24  # sin(0) == 0
     assert 499 * 24 <= int(loud_right[-1]) < 500 * 24  # heard up to the cut, nothing after it
     assert len(frames) == int(now * 24)
+
+
+def test_the_timeline_is_advanced_every_100_ms_of_call_time(tmp_path: Path) -> None:
+    recorder = SessionRecorder(
+        tmp_path / "c.wav",
+        stereo=False,
+        input_format=AudioFormat.PCM16_24K,
+        output_format=AudioFormat.PCM16_24K,
+    )
+    handed = []
+    for k in range(12):  # 240 ms of 20 ms chunks
+        recorder.add_caller(tone(20, 24000), 20 * k, 20 * k + 20)
+        handed.append(recorder.recorder.duration_ms)
+    assert handed == [0, 0, 0, 0, 100, 100, 100, 100, 100, 200, 200, 200]
+    recorder.close(240)
+    assert recorder.recorder.closed and recorder.recorder.duration_ms == 240
+
+
+CHILD = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    from rtvoice.audio import AudioFormat
+    from rtvoice.recording.session_recorder import SessionRecorder
+    from rtvoice_codecs import pcm16_to_ulaw
+
+    recorder = SessionRecorder(
+        sys.argv[1], stereo=True, input_format=AudioFormat.PCMU_8K, output_format=AudioFormat.PCMU_8K
+    )
+    chunk = pcm16_to_ulaw(np.full(160, 4000, "<i2").tobytes())
+    now = 0
+    while True:  # a call on a simulated clock, as the agent drives it, until killed
+        recorder.add_caller(chunk, now, now + 20)
+        if now % 1000 == 0:
+            recorder.add_assistant(chunk * 25, now)  # 500 ms of reply every second
+        now += 20
+        if now % 500 == 0:
+            print(now, flush=True)
+    """
+)
+
+
+@pytest.mark.parametrize("ms_before_kill", [500, 3000, 10000])
+def test_a_session_killed_mid_call_leaves_a_valid_wav_lacking_less_than_a_second(
+    tmp_path: Path, ms_before_kill: int
+) -> None:
+    path = tmp_path / "killed.wav"
+    script = tmp_path / "child.py"
+    script.write_text(CHILD, encoding="utf-8")
+    child = subprocess.Popen(
+        [sys.executable, str(script), str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None
+        reported = 0
+        while reported < ms_before_kill:
+            line = child.stdout.readline()
+            assert line, f"the child stopped early: {child.stderr.read() if child.stderr else ''}"
+            reported = int(line)
+        os.kill(child.pid, signal.SIGKILL)  # while the call goes on: the kill lands anywhere
+        assert child.wait(timeout=SAFETY_S) == -signal.SIGKILL
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(timeout=SAFETY_S)
+        for stream in (child.stdout, child.stderr):
+            if stream is not None:
+                stream.close()
+
+    with wave.open(str(path)) as wav:
+        assert (wav.getnchannels(), wav.getframerate(), wav.getsampwidth()) == (2, 24000, 2)
+        frames = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").reshape(-1, 2)
+    assert path.stat().st_size >= 44 + frames.nbytes  # the header never counts more than the file holds
+    assert len(frames) > (reported - 1000) * 24  # all but less than the last second of the call
+    left = frames[200:, 0]  # the caller's constant level, after the resampler's start-up
+    assert np.all(np.abs(left.astype(np.int32) - 4000) < 200)

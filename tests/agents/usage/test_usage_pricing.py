@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import decimal
+import inspect
 from decimal import Decimal
 
 import pytest
 
+from rtvoice import RealtimeAgent
 from rtvoice.exceptions import ConfigurationError
+from rtvoice.llm import ChatOpenAI
+from rtvoice.options import RealtimeModel, TranscriptionModel
 from rtvoice.usage import (
     BUILTIN_PRICING_DATE,
     ModelPrice,
@@ -40,7 +44,7 @@ def test_cached_tokens_are_charged_at_the_cached_rate_and_only_there() -> None:
     assert by_category["audio_cached_input"] == (Decimal(1000), Decimal("0.0004"))
     assert sum(item.cost for item in estimate.line_items) == estimate.total
     assert (
-        estimate.pricing_date == BUILTIN_PRICING_DATE == "2026-11"
+        estimate.pricing_date == BUILTIN_PRICING_DATE == "2026-12-03"
         and "developers.openai.com" in estimate.source
     )
     assert estimate.currency == "USD"
@@ -99,13 +103,55 @@ def test_usage_of_a_model_without_a_price_makes_the_estimate_incomplete() -> Non
 
 
 def test_a_model_with_only_some_prices_is_priced_where_it_can_and_flagged() -> None:
+    catalog = PricingCatalog.default()  # gpt-audio-1.5 has no published cached rates
+    uncached = TokenUsage(input_text=1_000_000, output_audio=1_000_000)
+    no_cache = catalog.estimate([("realtime", "gpt-audio-1.5", uncached, ZERO)])
+    assert no_cache.is_complete and no_cache.total == Decimal("2.50") + Decimal(64)
+    with_cache = catalog.estimate([("realtime", "gpt-audio-1.5", CALL, ZERO)])
+    assert not with_cache.is_complete
+    # 800 text x $2.50, 4000 audio x $32, 300 text out x $10, 2000 audio out x $64; the cached 1200 left out.
+    assert with_cache.total == (800 * Decimal("2.50") + 4000 * 32 + 300 * 10 + 2000 * 64) / Decimal(1_000_000)
+    assert "'gpt-audio-1.5'" in with_cache.notes[0]
+    assert "200 text_cached_input" in with_cache.notes[0] and "1000 audio_cached_input" in with_cache.notes[0]
+
+
+def test_every_model_the_library_accepts_is_priced() -> None:
+    """The defaults (gpt-realtime-mini, ChatOpenAI's gpt-4o-mini) and every enum member have a price."""
     catalog = PricingCatalog.default()
-    text_only = catalog.estimate([("realtime", "gpt-realtime-mini", TokenUsage(input_text=1_000_000), ZERO)])
-    assert text_only.is_complete and text_only.total == Decimal("0.60")
-    with_audio = catalog.estimate([("realtime", "gpt-realtime-mini", CALL, ZERO)])
-    assert not with_audio.is_complete
-    assert with_audio.total == Decimal(800) * Decimal("0.60") / Decimal(1_000_000)
-    assert "'gpt-realtime-mini'" in with_audio.notes[0] and "audio_output" in with_audio.notes[0]
+    realtime = [model.value for model in RealtimeModel]
+    transcription = [model.value for model in TranscriptionModel]
+    assert inspect.signature(RealtimeAgent.__init__).parameters["model"].default == "gpt-realtime-mini"
+    assert inspect.signature(ChatOpenAI.__init__).parameters["model"].default == "gpt-4o-mini"
+    for model in (*realtime, *transcription, "gpt-4o-mini"):
+        price = catalog.price_for(model)
+        assert price is not None, model
+        assert price.source, model
+    # A realtime response of every modality is priced completely for every realtime model...
+    every = TokenUsage(input_text=10, input_audio=20, output_text=30, output_audio=40)
+    for model in realtime:
+        assert catalog.estimate([("realtime", model, every, ZERO)]).is_complete, model
+    # ...and so is each transcription model's usage: tokens, or a duration.
+    tokens = TokenUsage(input_text=5, input_audio=50, output_text=10)
+    for model in transcription:
+        price = catalog.price_for(model)
+        assert price is not None
+        usage = (TokenUsage(), Decimal(30)) if price.per_minute is not None else (tokens, ZERO)
+        assert catalog.estimate([("transcription", model, *usage)]).is_complete, model
+
+
+def test_the_default_model_is_priced_in_full() -> None:
+    estimate = PricingCatalog.default().estimate([("realtime", "gpt-realtime-mini", CALL, ZERO)])
+    # By hand, per 1M tokens: 800 text x $0.60, 200 cached x $0.06, 4000 audio x $10, 1000 cached x $0.30,
+    # 300 text out x $2.40, 2000 audio out x $20.
+    expected = (
+        800 * Decimal("0.60")
+        + 200 * Decimal("0.06")
+        + 4000 * 10
+        + 1000 * Decimal("0.30")
+        + 300 * Decimal("2.40")
+        + 2000 * 20
+    ) / Decimal(1_000_000)
+    assert estimate.is_complete and estimate.total == expected == Decimal("0.081512")
 
 
 def test_unclassified_tokens_and_unpriced_durations_are_flagged() -> None:
@@ -129,6 +175,7 @@ def test_overrides_change_fields_add_models_and_leave_the_original_alone() -> No
     custom = base.with_overrides(
         {
             "gpt-realtime-mini": {"text_cached_input": "0.06", "text_output": "2.40", "audio_input": 10},
+            "gpt-audio-1.5": {"audio_cached_input": "0.40"},
             "my-finetune": ModelPrice(text_input=Decimal("1"), text_output="2", source="contract"),
         },
         date="2027-01",
@@ -136,15 +183,17 @@ def test_overrides_change_fields_add_models_and_leave_the_original_alone() -> No
     )
     mini = custom.price_for("gpt-realtime-mini")
     assert mini is not None and mini.text_input == Decimal("0.60") and mini.text_output == Decimal("2.40")
-    assert mini.audio_input == Decimal(10) and mini.audio_output is None
+    assert mini.audio_input == Decimal(10) and mini.audio_output == Decimal(20)
     assert custom.date == "2027-01" and custom.source == "our contract"
     estimate = custom.estimate(
         [("llm", "my-finetune", TokenUsage(input_text=500_000, output_text=250_000), ZERO)]
     )
     assert estimate.total == Decimal("1.0") and estimate.pricing_date == "2027-01"
     assert base.price_for("my-finetune") is None
-    original = base.price_for("gpt-realtime-mini")
-    assert original is not None and original.text_output is None
+    audio = custom.price_for("gpt-audio-1.5")
+    assert audio is not None and audio.audio_cached_input == Decimal("0.40") and audio.audio_input == 32
+    original = base.price_for("gpt-audio-1.5")
+    assert original is not None and original.audio_cached_input is None
 
 
 def test_a_catalog_built_from_scratch() -> None:

@@ -84,12 +84,16 @@ def test_transcription_tokens_and_unpriced_models_show_in_the_report() -> None:
     report = tracker.report()
     assert report.transcription == TokenUsage(input_audio=50, output_text=10)
     assert report.records[0].content_index == 0 and report.records[0].seconds is None
-    assert not report.cost.is_complete and "'gpt-4o-transcribe'" in report.cost.notes[0]
+    assert report.cost.is_complete and report.cost.total == Decimal("0.0004")  # 50 x $6 + 10 x $10, per 1M
+    tracker.add_transcription("item_9", 1, "my-stt", tokens)
+    unpriced = tracker.report().cost
+    assert not unpriced.is_complete and "'my-stt'" in unpriced.notes[0]
+    assert unpriced.total == Decimal("0.0004")
 
 
 def test_a_custom_catalog_prices_the_report() -> None:
     catalog = PricingCatalog.default().with_overrides(
-        {"gpt-4o-transcribe": {"audio_input": "6", "text_output": "10"}}
+        {"gpt-4o-transcribe": {"audio_input": "7", "text_output": "10"}}
     )
     tracker = UsageTracker(catalog)
     tracker.add_transcription(
@@ -106,7 +110,7 @@ def test_a_custom_catalog_prices_the_report() -> None:
     )
     report = tracker.report()
     assert tracker.pricing is catalog
-    assert report.cost.is_complete and report.cost.total == Decimal("0.0004")  # 50 x $6 + 10 x $10, per 1M
+    assert report.cost.is_complete and report.cost.total == Decimal("0.00045")  # 50 x $7 + 10 x $10, per 1M
 
 
 def test_bad_arguments_and_malformed_usage_raise() -> None:

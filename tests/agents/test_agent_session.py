@@ -239,9 +239,14 @@ async def test_send_image_asks_for_exactly_one_response(tmp_path: Path) -> None:
             while not agent.connected:  # noqa: ASYNC110 - the agent's state
                 await asyncio.sleep(0.01)
             await agent.send_image("data:image/png;base64,iVBORw0KGgo=", text="What is this?")
-            while not [t for t in agent.history.turns if t.role == "assistant"]:  # noqa: ASYNC110
+            session = agent.session
+            assert session is not None
+            # Until the answer is done on our side: a second response.create would be sent in the same
+            # step that ends the first (the queued request), before the socket closes.
+            answered = [t for t in agent.history.turns if t.role == "assistant"]
+            while not answered or session.core.response_active:  # noqa: ASYNC110 - the agent's state
                 await asyncio.sleep(0.01)
-            await asyncio.sleep(0.3)  # a second response.create would have arrived by now
+                answered = [t for t in agent.history.turns if t.role == "assistant"]
             await agent.stop()
     assert run.result().error is None
     assert len(received(sim, ResponseCreateEvent)) == 1

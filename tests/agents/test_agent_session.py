@@ -244,7 +244,7 @@ async def test_send_image_asks_for_exactly_one_response(tmp_path: Path) -> None:
             # Until the answer is done on our side: a second response.create would be sent in the same
             # step that ends the first (the queued request), before the socket closes.
             answered = [t for t in agent.history.turns if t.role == "assistant"]
-            while not answered or session.core.response_active:  # noqa: ASYNC110 - the agent's state
+            while not answered or session.core.response_active:
                 await asyncio.sleep(0.01)
                 answered = [t for t in agent.history.turns if t.role == "assistant"]
             await agent.stop()

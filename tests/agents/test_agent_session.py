@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +34,7 @@ from rtvoice import (
     WavOutputDevice,
 )
 from rtvoice.events import AgentError
+from rtvoice.logcontext import LogContextFilter
 from rtvoice.sigint import host_owns_sigint
 from rtvoice.testing import Faults, RealtimeSimulator, Say, ScriptedBrain
 from support.agent import converse, received
@@ -333,3 +335,48 @@ async def test_handle_sigint_false_never_takes_it(tmp_path: Path) -> None:
             assert signal.getsignal(signal.SIGINT) == installed
             await agent.stop()
     assert run.result().stop_reason == "stopped"
+
+
+class Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+        self.addFilter(LogContextFilter())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+async def test_every_log_line_of_a_session_carries_its_id(tmp_path: Path) -> None:
+    handler = Collect()
+    library = logging.getLogger("rtvoice")
+    library.addHandler(handler)
+    previous_level = library.level
+    library.setLevel(logging.INFO)
+    try:
+        async with RealtimeSimulator() as sim:
+            agents = []
+            for n in range(2):
+                folder = tmp_path / str(n)
+                folder.mkdir()
+                mic, speaker = devices(folder, ["Hi."])
+                agents.append(
+                    RealtimeAgent(
+                        audio_input=mic,
+                        audio_output=speaker,
+                        provider=provider(sim),
+                        recording_path=folder / "missing" / "call.wav",  # logs an error mid-call
+                    )
+                )
+            async with asyncio.timeout(seconds(30)):
+                await asyncio.gather(*(converse(agent) for agent in agents))
+    finally:
+        library.removeHandler(handler)
+        library.setLevel(previous_level)
+    ids = [agent.session.session_id for agent in agents if agent.session is not None]
+    assert len(set(ids)) == 2
+    for session_id in ids:
+        lines = [r for r in handler.records if getattr(r, "session_id", None) == session_id]
+        messages = " ".join(r.getMessage() for r in lines)
+        assert "connecting to" in messages and "recording to" in messages
+    assert all(getattr(r, "session_id", "-") in ids for r in handler.records)

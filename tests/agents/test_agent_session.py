@@ -380,3 +380,21 @@ async def test_every_log_line_of_a_session_carries_its_id(tmp_path: Path) -> Non
         messages = " ".join(r.getMessage() for r in lines)
         assert "connecting to" in messages and "recording to" in messages
     assert all(getattr(r, "session_id", "-") in ids for r in handler.records)
+
+
+async def test_sessions_share_their_provider_client_and_never_close_it(tmp_path: Path) -> None:
+    async with RealtimeSimulator() as sim:
+        shared = provider(sim)
+        client = shared.client()
+        for n in range(2):
+            folder = tmp_path / str(n)
+            folder.mkdir()
+            mic, speaker = devices(folder, ["Hi."])
+            agent = RealtimeAgent(audio_input=mic, audio_output=speaker, provider=shared)
+            result = await converse(agent)
+            assert result.error is None
+        assert shared.client() is client and not client.is_closed()
+        await shared.aclose()
+        assert client.is_closed()
+        assert shared.client() is not client  # a new one on demand
+        await shared.aclose()

@@ -1,0 +1,134 @@
+"""The gateway's settings: from the environment (and flags), checked once at start-up.
+
+Every variable is listed in ``.env.example`` at the repository's root and in ``docs/gateway.md``.
+Secrets are kept as :class:`pydantic.SecretStr`, so printing the settings (or logging them) never shows them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+__all__ = ["Settings", "SettingsError", "is_loopback"]
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; the message names it."""
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and ``localhost``."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Settings(BaseModel):
+    """What ``rtvoice-gateway serve`` runs with."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    openai_api_key: SecretStr | None = Field(
+        default=None, description="OPENAI_API_KEY; without it calls run on the embedded Realtime simulator"
+    )
+    openai_base_url: str | None = Field(default=None, description="OPENAI_BASE_URL (the SDK's own)")
+    twilio_account_sid: str | None = Field(default=None, description="TWILIO_ACCOUNT_SID (AC...)")
+    twilio_auth_token: SecretStr | None = Field(
+        default=None,
+        description="TWILIO_AUTH_TOKEN; without it signatures are not checked and the server is for "
+        "local use only (it binds to loopback)",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="PUBLIC_URL: the https:// origin the carrier reaches (behind a proxy or tunnel); "
+        "signatures are computed over it",
+    )
+    twilio_api_base: str = Field(
+        default="https://api.twilio.com", description="TWILIO_API_BASE: where call-control REST calls go"
+    )
+    stream_token_secret: SecretStr = Field(
+        default_factory=lambda: SecretStr(secrets.token_urlsafe(32)),
+        description="STREAM_TOKEN_SECRET: signs stream tokens; set the same value on every replica",
+    )
+    stream_token_ttl_s: float = Field(default=30.0, gt=0, le=600, description="STREAM_TOKEN_TTL_S")
+    outbound_lead_ms: int = Field(
+        default=160, ge=40, le=1000, description="OUTBOUND_LEAD_MS: agent audio queued at the carrier"
+    )
+    max_message_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="MAX_MESSAGE_BYTES: the largest media-stream message"
+    )
+    host: str = Field(default="127.0.0.1", description="HOST to listen on")
+    port: int = Field(default=8080, ge=0, le=65535, description="PORT (0 picks a free one)")
+    config: Path | None = Field(default=None, description="NUMBERS_CONFIG: the per-number TOML file")
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.netloc:
+            raise ValueError(f"must be an http(s) origin such as https://voice.example.com, not {value!r}")
+        if parts.query or parts.fragment:
+            raise ValueError("must not have a query or fragment")
+        return value.rstrip("/")
+
+    @property
+    def local_only(self) -> bool:
+        """No auth token: signatures cannot be checked, so only loopback may reach the server."""
+        return self.twilio_auth_token is None
+
+    @property
+    def simulated(self) -> bool:
+        """No OpenAI key: calls go to the embedded Realtime simulator."""
+        return self.openai_api_key is None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Read the environment (``os.environ`` by default); flags given as ``overrides`` win.
+
+        Raises:
+            SettingsError: a value is invalid, or the server would listen beyond loopback with no
+                ``TWILIO_AUTH_TOKEN`` to check who calls it.
+        """
+        source = os.environ if env is None else env
+        names = {
+            "openai_api_key": "OPENAI_API_KEY",
+            "openai_base_url": "OPENAI_BASE_URL",
+            "twilio_account_sid": "TWILIO_ACCOUNT_SID",
+            "twilio_auth_token": "TWILIO_AUTH_TOKEN",
+            "public_url": "PUBLIC_URL",
+            "twilio_api_base": "TWILIO_API_BASE",
+            "stream_token_secret": "STREAM_TOKEN_SECRET",
+            "stream_token_ttl_s": "STREAM_TOKEN_TTL_S",
+            "outbound_lead_ms": "OUTBOUND_LEAD_MS",
+            "max_message_bytes": "MAX_MESSAGE_BYTES",
+            "host": "HOST",
+            "port": "PORT",
+            "config": "NUMBERS_CONFIG",
+        }
+        values: dict[str, object] = {field: source[var] for field, var in names.items() if source.get(var)}
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        try:
+            settings = cls.model_validate(values)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = str(first["loc"][0]) if first["loc"] else "?"
+            name = names.get(field, field.upper())
+            message = first["msg"].removeprefix("Value error, ")
+            raise SettingsError(f"{name}: {message}") from exc
+        if settings.local_only and not is_loopback(settings.host):
+            raise SettingsError(
+                f"HOST {settings.host}: without TWILIO_AUTH_TOKEN nobody's signature can be checked, so the "
+                "server only listens on loopback (127.0.0.1); set TWILIO_AUTH_TOKEN to serve a network"
+            )
+        return settings

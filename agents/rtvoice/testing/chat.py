@@ -19,16 +19,13 @@ and answers each accepted request with the script's next reply.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import inspect
 import json
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import TypeAlias
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -43,6 +40,7 @@ from rtvoice.testing.chat_replies import (
     ScriptedCall,
 )
 from rtvoice.testing.chat_validation import ChatRequestError, validate_chat_request
+from rtvoice.testing.embedded_server import EmbeddedServer
 
 __all__ = [
     "ChatCompletionsSimulator",
@@ -59,31 +57,6 @@ Script: TypeAlias = Sequence[Reply] | Callable[[ChatRequest], Reply | Awaitable[
 
 
 # -- the server --------------------------------------------------------------------------------------
-
-
-class _EmbeddedServer(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self._exit = asyncio.Event()
-
-    def request_exit(self) -> None:
-        self.should_exit = True
-        self._exit.set()
-
-    # serve() would take over SIGINT/SIGTERM for the whole process; a helper inside tests or a user's
-    # program must leave the signal handlers alone.
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-    async def main_loop(self) -> None:
-        # uvicorn polls should_exit every 0.1 s; waiting on an event makes aclose() prompt. on_tick still
-        # runs once a second (counter % 10 == 0), which keeps the Date header current.
-        counter = 0
-        while not await self.on_tick(counter):
-            counter += 10
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._exit.wait(), 1.0)
 
 
 class ChatCompletionsSimulator:
@@ -124,8 +97,7 @@ class ChatCompletionsSimulator:
         self._completions = CompletionWriter(seed)
         self.requests: list[ChatRequest] = []
         self.rejected: list[tuple[ChatRequest | None, ChatRequestError]] = []
-        self._server: _EmbeddedServer | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._server: EmbeddedServer | None = None
         self._app = Starlette(
             routes=[
                 Route("/v1/chat/completions", self._openai, methods=["POST"]),
@@ -148,8 +120,7 @@ class ChatCompletionsSimulator:
             raise RuntimeError(
                 "the chat simulator is not running; use 'async with ChatCompletionsSimulator()'"
             )
-        sockets = self._server.servers[0].sockets
-        return int(sockets[0].getsockname()[1])
+        return self._server.port
 
     @property
     def base_url(self) -> str:
@@ -167,35 +138,18 @@ class ChatCompletionsSimulator:
         Raises:
             OSError: the address could not be bound.
         """
-        config = uvicorn.Config(
-            self._app, host=self.host, port=self.port, log_level="warning", lifespan="off", access_log=False
-        )
-        server = _EmbeddedServer(config)
-        self._server = server
-        self._task = asyncio.create_task(self._serve(server), name="chat-simulator")
-        # uvicorn offers no "started" future, only a flag; the wait is a few loop turns.
-        while not server.started:
-            if self._task.done():
-                self._server = None
-                await self._task
-                raise OSError(f"the chat simulator could not listen on {self.host}:{self.port}")
-            await asyncio.sleep(0.001)
-
-    @staticmethod
-    async def _serve(server: uvicorn.Server) -> None:
+        server = EmbeddedServer(self._app, host=self.host, port=self.port)
         try:
-            await server.serve()
-        except SystemExit:
-            # uvicorn exits the process when it cannot bind; here that is just a failed start.
-            return
+            await server.start()
+        except OSError as exc:
+            raise OSError(f"the chat simulator could not listen on {self.host}:{self.port}") from exc
+        self._server = server
 
     async def aclose(self) -> None:
         """Stop listening and close every connection."""
-        if self._server is not None and self._task is not None:
-            self._server.request_exit()
-            await self._task
-        self._server = None
-        self._task = None
+        server, self._server = self._server, None
+        if server is not None:
+            await server.aclose()
 
     async def __aenter__(self) -> ChatCompletionsSimulator:
         await self.start()

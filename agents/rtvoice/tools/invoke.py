@@ -48,6 +48,9 @@ __all__ = ["PreparedCall", "prepare_call"]
 
 _log = logging.getLogger(__name__)
 
+#: The clock ``ToolResult.duration_s`` is measured with (a module attribute so tests can drive it).
+_clock = time.perf_counter
+
 
 @dataclass(frozen=True, slots=True)
 class PreparedCall:
@@ -120,13 +123,13 @@ class PreparedCall:
                     name, ToolErrorKind.MISSING_INJECTABLE, text, status=status, holding_instruction=holding
                 )
 
-        started = time.perf_counter()
+        started = _clock()
         scope = asyncio.timeout(timeout)
         try:
             async with scope:
                 value = await _call(tool, kwargs)
         except TimeoutError as exc:
-            elapsed = time.perf_counter() - started
+            elapsed = _clock() - started
             if scope.expired():
                 _log.warning("tool %r timed out after %.3f s", name, elapsed)
                 kind, text = ToolErrorKind.TIMEOUT, timeout_text(name, timeout or elapsed)
@@ -135,7 +138,7 @@ class PreparedCall:
                 kind, text = ToolErrorKind.TOOL_FAILED, exception_text(name, exc, deliberate=False)
             return failure(name, kind, text, status=status, holding_instruction=holding, duration_s=elapsed)
         except Exception as exc:
-            elapsed = time.perf_counter() - started
+            elapsed = _clock() - started
             deliberate = isinstance(exc, ToolError)
             if deliberate:  # raised on purpose, with a message for the model: no traceback needed
                 _log.info("tool %r reported an error: %s", name, exc)
@@ -150,7 +153,7 @@ class PreparedCall:
                 holding_instruction=holding,
                 duration_s=elapsed,
             )
-        elapsed = time.perf_counter() - started
+        elapsed = _clock() - started
 
         try:
             output = serialise_result(value)

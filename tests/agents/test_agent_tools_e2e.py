@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from openai.types.realtime import ConversationItemTruncateEvent
 
 from rtvoice import (
@@ -27,6 +28,7 @@ from rtvoice.testing import (
     CallFunction,
     ChatCompletionsSimulator,
     ChatReply,
+    ChatRequest,
     RealtimeSimulator,
     Say,
     ScriptedBrain,
@@ -36,6 +38,7 @@ from rtvoice.testing import (
 )
 from support.agent import converse, function_outputs
 from support.audio import caller_wav, ramp_played_ms, ramp_voice
+from support.timing import seconds
 
 SPEED = 4.0
 
@@ -332,3 +335,88 @@ async def test_recording_has_every_utterance_at_the_right_time_with_the_pauses_k
     for (_, line_end), (reply_start, _) in zip(got, recorded, strict=True):
         assert reply_start > line_end
     assert len(caller) / rate * 1000 >= want[-1][1]
+
+
+async def test_one_supervisor_shared_by_two_concurrent_calls_bills_each_call_and_outlives_a_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The gateway's pattern: Tools and Supervisor built once, every call's agent gets the same objects.
+    booking_tools = Tools()
+
+    @booking_tools.action("Book a restaurant table")
+    async def book_table(restaurant: str) -> str:
+        return f"Booked {restaurant}."
+
+    noma_in_flight = asyncio.Event()
+    luigi_call_ended = asyncio.Event()
+    noma_text = "Booked Noma for two." + " The tasting menu starts at seven, arrive early." * 8
+
+    async def chat_brain(request: ChatRequest) -> ChatReply:
+        task = str(request.messages[2]["content"])
+        if "Noma" in task:
+            noma_in_flight.set()
+            await luigi_call_ended.wait()  # Noma's chat call is in flight while Luigi's call ends
+            return ChatReply(text=noma_text)
+        return ChatReply(text="Booked Luigi's.")
+
+    answered = {"luigi": asyncio.Event(), "noma": asyncio.Event()}
+
+    def realtime_brain(name: str) -> Any:
+        def brain(ctx: Any) -> list[Any]:
+            if ctx.last_item_type == "function_call_output":
+                answered[name].set()
+                return [Say("Done.")]
+            return [CallFunction("supervisor", {"task": f"Book {name.capitalize()} tonight"})]
+
+        return brain
+
+    async with (
+        ChatCompletionsSimulator(chat_brain, api_key="sk-chat") as chat,
+        RealtimeSimulator(brain=realtime_brain("luigi"), user_transcripts=["Book Luigi's."]) as luigi_sim,
+        RealtimeSimulator(brain=realtime_brain("noma"), user_transcripts=["Book Noma."]) as noma_sim,
+    ):
+        # The supervisor's own default chat model: created once, shared, closed only by its owner.
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-chat")
+        monkeypatch.setenv("OPENAI_BASE_URL", chat.base_url)
+        supervisor = Supervisor(
+            description="Books restaurant tables.", instructions="Book tables.", tools=booking_tools
+        )
+
+        def agent_for(name: str, sim: RealtimeSimulator, line: str) -> RealtimeAgent:
+            caller_wav(tmp_path / f"{name}.wav", [line], gaps_ms=500)
+            return RealtimeAgent(
+                instructions="Delegate bookings to the supervisor.",
+                supervisor=supervisor,
+                turn_detection=ServerVAD(),
+                audio_input=WavInputDevice(tmp_path / f"{name}.wav", speed=SPEED),  # then a quiet line
+                audio_output=WavOutputDevice(tmp_path / f"{name}-speaker.wav", speed=SPEED),
+                provider=OpenAIProvider(api_key="sk-test", websocket_base_url=sim.url),
+            )
+
+        luigi, noma = (
+            agent_for("luigi", luigi_sim, "Book Luigi's."),
+            agent_for("noma", noma_sim, "Book Noma."),
+        )
+        async with asyncio.timeout(seconds(60)), asyncio.TaskGroup() as tasks:
+            luigi_run = tasks.create_task(luigi.run())
+            noma_run = tasks.create_task(noma.run())
+            await answered["luigi"].wait()
+            await noma_in_flight.wait()
+            await luigi.stop()  # Luigi's call ends (its session closes) while Noma's supervisor works
+            luigi_result = await luigi_run
+            luigi_call_ended.set()
+            await answered["noma"].wait()
+            await noma.stop()
+        noma_result = noma_run.result()
+        model = supervisor.llm
+        assert isinstance(model, ChatOpenAI)  # still the one shared model
+        await supervisor.aclose()
+        assert supervisor.llm is None
+    assert function_outputs(luigi_sim) and function_outputs(noma_sim)
+    assert json.loads(function_outputs(luigi_sim)[0][1]) == {"message": "Booked Luigi's.", "success": True}
+    assert json.loads(function_outputs(noma_sim)[0][1]) == {"message": noma_text, "success": True}
+    # Each call's bill has exactly its own supervisor chat call.
+    luigi_llm = [r for r in (luigi_result.usage.records if luigi_result.usage else ()) if r.kind == "llm"]
+    noma_llm = [r for r in (noma_result.usage.records if noma_result.usage else ()) if r.kind == "llm"]
+    assert len(luigi_llm) == 1 and len(noma_llm) == 1 and luigi_llm[0].id != noma_llm[0].id
+    assert luigi_llm[0].tokens.output_text < 10 < 50 < noma_llm[0].tokens.output_text  # about 4 chars a token

@@ -8,7 +8,9 @@ arguments, an exception, a timeout). The core batches the outputs of one respons
 Spoken tool messages (0.7.0 stored them and never used them):
 
 * ``status``: said as soon as the tool starts, and delivered to the listener (``on_tool_status``);
-* ``holding_instruction``: said when the tool is still running after :data:`HOLDING_AFTER_S` seconds;
+* ``holding_instruction``: said at once, right after the model called the tool and before its result
+  (the 0.7.0 README's promise), or, with the action's ``holding_delay``, only if the tool is still running
+  after that many seconds; a tool with a ``status`` says the status instead;
 * ``result_instruction``: appended to the agent's own instructions for the follow-up response, so the
   persona is kept (0.7.0 replaced the instructions).
 
@@ -56,12 +58,10 @@ from rtvoice.supervisor import (
 from rtvoice.tools import ToolContext, ToolResult, Tools
 from rtvoice.usage import UsageTracker
 
-__all__ = ["DEFAULT_TOOL_TIMEOUT_S", "HOLDING_AFTER_S", "ToolCalls"]
+__all__ = ["DEFAULT_TOOL_TIMEOUT_S", "ToolCalls"]
 
 log = logging.getLogger("rtvoice.tools")
 
-#: A tool still running after this long gets its ``holding_instruction`` spoken.
-HOLDING_AFTER_S = 0.8
 #: A tool that takes longer than this is answered with a timeout error.
 DEFAULT_TOOL_TIMEOUT_S = 30.0
 
@@ -188,9 +188,10 @@ class ToolCalls:
         assert self._tasks is not None
         running = self._tasks.create_task(prepared.run(context=self._context, timeout=self.tool_timeout))
         holding = prepared.holding_instruction
-        if holding and not prepared.status:
-            done, _ = await asyncio.wait({running}, timeout=HOLDING_AFTER_S)
-            if not done:
+        if holding and prepared.ok and not prepared.status:
+            if prepared.holding_delay > 0:
+                await asyncio.wait({running}, timeout=prepared.holding_delay)
+            if not running.done():
                 await self._say(holding, exact=False)
         result: ToolResult = await running
         self.bus.dispatch_nowait(

@@ -420,3 +420,33 @@ async def test_one_supervisor_shared_by_two_concurrent_calls_bills_each_call_and
     noma_llm = [r for r in (noma_result.usage.records if noma_result.usage else ()) if r.kind == "llm"]
     assert len(luigi_llm) == 1 and len(noma_llm) == 1 and luigi_llm[0].id != noma_llm[0].id
     assert luigi_llm[0].tokens.output_text < 10 < 50 < noma_llm[0].tokens.output_text  # about 4 chars a token
+
+
+async def test_holding_instruction_is_said_at_once_even_for_a_quick_tool_and_holding_delay_defers_it(
+    tmp_path: Path,
+) -> None:
+    tools = Tools()
+
+    @tools.action("Look up the opening hours", holding_instruction="Let me check the hours.")
+    async def opening_hours() -> str:
+        return "Open from nine to five."  # answers at once: 0.7.0's README still promises the phrase
+
+    @tools.action("Check the weather", holding_instruction="Checking the sky.", holding_delay=30.0)
+    async def weather() -> str:
+        return "Sunny."  # done long before its 30 s holding delay: not announced
+
+    def brain(ctx: Any) -> list[Any]:
+        if "Tell the user now, briefly:" in ctx.instructions:
+            return [Say(ctx.instructions.rsplit(": ", 1)[-1])]
+        if ctx.last_item_type == "function_call_output":
+            return [Say(" ".join(output for _, output in ctx.function_outputs))]
+        if "open" in ctx.last_user_text:
+            return [CallFunction("opening_hours", {})]
+        return [CallFunction("weather", {})]
+
+    asks = ["When are you open?", "What is the weather?"]
+    async with RealtimeSimulator(brain=brain, user_transcripts=asks, generation_speed=16) as sim:
+        agent, mic = make_agent(sim, tmp_path, asks, gaps_ms=[8000, 8000], tools=tools)
+        result = await converse(agent, mic)
+    said = [t.transcript for t in result.turns if t.role == "assistant"]
+    assert said == ["Let me check the hours.", "Open from nine to five.", "Sunny."]

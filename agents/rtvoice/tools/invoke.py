@@ -85,6 +85,11 @@ class PreparedCall:
         """What the assistant should say while the tool runs, if the tool has a holding instruction."""
         return None if self.tool is None else self.tool.holding_instruction
 
+    @property
+    def holding_delay(self) -> float:
+        """Seconds to wait before saying the holding instruction (0: at once)."""
+        return 0.0 if self.tool is None else self.tool.holding_delay
+
     # ASYNC109: the timeout is not the caller's to apply: an overrun must become a timeout *result*
     # (output for the model), which a caller's asyncio.timeout around this await could not produce.
     async def run(self, *, context: ToolContext, timeout: float | None) -> ToolResult:  # noqa: ASYNC109

@@ -86,6 +86,8 @@ class Tools:
         result_instruction: str | None = None,
         holding_instruction: str | None = None,
         status: Status | None = None,
+        *,
+        holding_delay: float = 0.0,
     ) -> Callable[[F], F]:
         """Register the decorated function as a tool; the function itself is returned unchanged.
 
@@ -99,9 +101,13 @@ class Tools:
             param_model: a pydantic model whose fields are the arguments; the function then receives a
                 validated instance in its one parameter that has no default and is not injected.
             result_instruction: how the model should present the result (applied by the agent).
-            holding_instruction: what the assistant says while the tool runs (applied by the agent).
+            holding_instruction: what the assistant says while the tool runs (applied by the agent): at
+                once, right after the model called the tool and before the result arrives (the README's
+                promise), unless ``holding_delay`` is set.
             status: a spoken update: a ``str.format`` template over the argument names
                 (``"Playing {song} now."``), checked now, or a callable taking the validated arguments model.
+            holding_delay: seconds to wait before saying ``holding_instruction``; the phrase is said only if
+                the tool is still running then (so a quick tool is not announced). Default 0: at once.
 
         Raises:
             ConfigurationError: the name is taken or invalid, or the function cannot be a tool (see
@@ -120,6 +126,7 @@ class Tools:
                 result_instruction=result_instruction,
                 holding_instruction=holding_instruction,
                 status=status,
+                holding_delay=holding_delay,
                 localns=localns,
             )
             self._add(tool)

@@ -7,7 +7,7 @@ import json
 import wave
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pytest
@@ -24,6 +24,7 @@ from rtvoice import (
     WavOutputDevice,
 )
 from rtvoice.llm import ChatOpenAI
+from rtvoice.supervisor import Done
 from rtvoice.testing import (
     CallFunction,
     ChatCompletionsSimulator,
@@ -49,10 +50,11 @@ def make_agent(
     lines: Sequence[str],
     *,
     gaps_ms: Sequence[int] | int = 2500,
+    mic_end: Literal["silence", "stop"] = "stop",
     **kwargs: Any,
 ) -> tuple[RealtimeAgent, WavInputDevice]:
     caller_wav(tmp_path / "caller.wav", lines, gaps_ms=gaps_ms)
-    mic = WavInputDevice(tmp_path / "caller.wav", speed=SPEED, end="stop")
+    mic = WavInputDevice(tmp_path / "caller.wav", speed=SPEED, end=mic_end)
     agent = RealtimeAgent(
         instructions="You are a helpful assistant.",
         turn_detection=ServerVAD(),
@@ -397,16 +399,19 @@ async def test_one_supervisor_shared_by_two_concurrent_calls_bills_each_call_and
             agent_for("luigi", luigi_sim, "Book Luigi's."),
             agent_for("noma", noma_sim, "Book Noma."),
         )
-        async with asyncio.timeout(seconds(60)), asyncio.TaskGroup() as tasks:
-            luigi_run = tasks.create_task(luigi.run())
-            noma_run = tasks.create_task(noma.run())
-            await answered["luigi"].wait()
-            await noma_in_flight.wait()
-            await luigi.stop()  # Luigi's call ends (its session closes) while Noma's supervisor works
-            luigi_result = await luigi_run
-            luigi_call_ended.set()
-            await answered["noma"].wait()
-            await noma.stop()
+        try:
+            async with asyncio.timeout(seconds(60)), asyncio.TaskGroup() as tasks:
+                luigi_run = tasks.create_task(luigi.run())
+                noma_run = tasks.create_task(noma.run())
+                await answered["luigi"].wait()
+                await noma_in_flight.wait()
+                await luigi.stop()  # Luigi's call ends (its session closes) while Noma's supervisor works
+                luigi_result = await luigi_run
+                luigi_call_ended.set()
+                await answered["noma"].wait()
+                await noma.stop()
+        finally:
+            luigi_call_ended.set()  # however the test ends, the simulator's handler returns
         noma_result = noma_run.result()
         model = supervisor.llm
         assert isinstance(model, ChatOpenAI)  # still the one shared model
@@ -450,3 +455,45 @@ async def test_holding_instruction_is_said_at_once_even_for_a_quick_tool_and_hol
         result = await converse(agent, mic)
     said = [t.transcript for t in result.turns if t.role == "assistant"]
     assert said == ["Let me check the hours.", "Open from nine to five.", "Sunny."]
+
+
+async def test_a_call_ending_mid_task_cancels_its_own_supervisor_run_and_leaves_the_supervisor_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    in_flight = asyncio.Event()
+    never = asyncio.Event()
+
+    async def chat_brain(request: ChatRequest) -> ChatReply:
+        if "slow" in str(request.messages[2]["content"]):
+            in_flight.set()
+            await never.wait()  # the caller hangs up while this chat call is in flight
+        return ChatReply(text="Quick answer.")
+
+    asks = ["Do the slow thing."]
+    brain = ScriptedBrain([CallFunction("supervisor", {"task": "the slow thing"})])
+    async with (
+        ChatCompletionsSimulator(chat_brain, api_key="sk-chat") as chat,
+        RealtimeSimulator(brain=brain, user_transcripts=asks, generation_speed=16) as sim,
+    ):
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-chat")
+        monkeypatch.setenv("OPENAI_BASE_URL", chat.base_url)
+        supervisor = Supervisor(description="Does things.", instructions="Do things.")
+        # A quiet line after the caller's words: the call lasts until the test hangs up.
+        agent, _ = make_agent(sim, tmp_path, asks, mic_end="silence", supervisor=supervisor)
+        try:
+            async with asyncio.timeout(seconds(60)):
+                run = asyncio.create_task(agent.run())
+                await in_flight.wait()
+                model = supervisor.llm
+                await agent.stop()
+                await run
+            # The call's supervisor task ended with its session: nothing of it is left running.
+            assert [t for t in asyncio.all_tasks() if t.get_name() == "supervisor-run"] == []
+            assert function_outputs(sim) == []  # the session ended before the task could be answered
+            # The shared supervisor and its chat model are still open for the next call.
+            assert supervisor.llm is model and model is not None
+            async with supervisor.session() as next_call:
+                assert await next_call.run("a quick thing") == Done("Quick answer.")
+        finally:
+            never.set()  # however the test ends, the simulator's handler returns
+            await supervisor.aclose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import wave
 from collections.abc import Sequence
 from pathlib import Path
@@ -339,14 +340,16 @@ async def test_recording_has_every_utterance_at_the_right_time_with_the_pauses_k
     assert len(caller) / rate * 1000 >= want[-1][1]
 
 
-async def test_one_supervisor_shared_by_two_concurrent_calls_bills_each_call_and_outlives_a_call(
+async def test_tools_and_supervisor_shared_by_two_concurrent_calls_bill_each_call_and_outlive_a_call(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The gateway's pattern: Tools and Supervisor built once, every call's agent gets the same objects.
-    booking_tools = Tools()
+    booking_tools = Tools(max_threads=2)
+    booked: list[tuple[str, str]] = []
 
     @booking_tools.action("Book a restaurant table")
-    async def book_table(restaurant: str) -> str:
+    def book_table(restaurant: str) -> str:  # a blocking client: runs in the registry's tool threads
+        booked.append((restaurant, threading.current_thread().name))
         return f"Booked {restaurant}."
 
     noma_in_flight = asyncio.Event()
@@ -355,7 +358,10 @@ async def test_one_supervisor_shared_by_two_concurrent_calls_bills_each_call_and
 
     async def chat_brain(request: ChatRequest) -> ChatReply:
         task = str(request.messages[2]["content"])
-        if "Noma" in task:
+        restaurant = "Noma" if "Noma" in task else "Luigi's"
+        if request.messages[-1]["role"] != "tool":  # first turn: book through the shared tools
+            return ChatReply(tool_calls=[ScriptedCall("book_table", {"restaurant": restaurant})])
+        if restaurant == "Noma":
             noma_in_flight.set()
             await luigi_call_ended.wait()  # Noma's chat call is in flight while Luigi's call ends
             return ChatReply(text=noma_text)
@@ -389,6 +395,7 @@ async def test_one_supervisor_shared_by_two_concurrent_calls_bills_each_call_and
             return RealtimeAgent(
                 instructions="Delegate bookings to the supervisor.",
                 supervisor=supervisor,
+                tools=booking_tools,  # the same registry for every call's agent and the supervisor
                 turn_detection=ServerVAD(),
                 audio_input=WavInputDevice(tmp_path / f"{name}.wav", speed=SPEED),  # then a quiet line
                 audio_output=WavOutputDevice(tmp_path / f"{name}-speaker.wav", speed=SPEED),
@@ -420,11 +427,17 @@ async def test_one_supervisor_shared_by_two_concurrent_calls_bills_each_call_and
     assert function_outputs(luigi_sim) and function_outputs(noma_sim)
     assert json.loads(function_outputs(luigi_sim)[0][1]) == {"message": "Booked Luigi's.", "success": True}
     assert json.loads(function_outputs(noma_sim)[0][1]) == {"message": noma_text, "success": True}
-    # Each call's bill has exactly its own supervisor chat call.
+    assert sorted(restaurant for restaurant, _ in booked) == ["Luigi's", "Noma"]
+    assert {thread for _, thread in booked} <= {"rtvoice-tool_0", "rtvoice-tool_1"}
+    booking_tools.close()
+    # Each call's bill has exactly its own two supervisor chat calls.
     luigi_llm = [r for r in (luigi_result.usage.records if luigi_result.usage else ()) if r.kind == "llm"]
     noma_llm = [r for r in (noma_result.usage.records if noma_result.usage else ()) if r.kind == "llm"]
-    assert len(luigi_llm) == 1 and len(noma_llm) == 1 and luigi_llm[0].id != noma_llm[0].id
-    assert luigi_llm[0].tokens.output_text < 10 < 50 < noma_llm[0].tokens.output_text  # about 4 chars a token
+    assert len(luigi_llm) == 2 and len(noma_llm) == 2
+    assert not {r.id for r in luigi_llm} & {r.id for r in noma_llm}
+    luigi_out = sum(r.tokens.output_text for r in luigi_llm)
+    noma_out = sum(r.tokens.output_text for r in noma_llm)
+    assert luigi_out + 50 < noma_out  # Noma's long answer (about 4 characters a token) is on Noma's bill
 
 
 async def test_holding_instruction_is_said_at_once_even_for_a_quick_tool_and_holding_delay_defers_it(

@@ -8,12 +8,18 @@ arguments, an exception, a timeout). The core batches the outputs of one respons
 Spoken tool messages (0.7.0 stored them and never used them):
 
 * ``status``: said as soon as the tool starts, and delivered to the listener (``on_tool_status``);
-* ``holding_instruction``: said when the tool is still running after :data:`HOLDING_AFTER_S` seconds;
+* ``holding_instruction``: said at once, right after the model called the tool and before its result
+  (the 0.7.0 README's promise), or, with the action's ``holding_delay``, only if the tool is still running
+  after that many seconds; a tool with a ``status`` says the status instead;
 * ``result_instruction``: appended to the agent's own instructions for the follow-up response, so the
   persona is kept (0.7.0 replaced the instructions).
 
 The supervisor is the tool ``supervisor``; while it runs, ``cancel_supervisor`` and ``update_supervisor``
-are offered too.
+are offered too. The :class:`~rtvoice.supervisor.Supervisor` (and the :class:`~rtvoice.tools.Tools`) may be
+shared by every agent of the application: each session drives its own
+:class:`~rtvoice.supervisor.SupervisorSession`, made at :meth:`ToolCalls.bind` and ended at
+:meth:`ToolCalls.aclose`, so its checkpoint, task and chat usage stay with this call. Nothing here closes
+the shared supervisor or its chat model.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from openai.types.realtime import RealtimeFunctionTool, RealtimeResponseCreatePa
 
 from rtvoice import events as ev
 from rtvoice.event_bus import EventBus
+from rtvoice.llm import ChatUsage
 from rtvoice.realtime import Action, RealtimeProtocol, ToolCall
 from rtvoice.supervisor import (
     CANCEL_TOOL_NAME,
@@ -41,6 +48,7 @@ from rtvoice.supervisor import (
     Reply,
     Start,
     Supervisor,
+    SupervisorSession,
     SupervisorState,
     clarify_instructions,
     control_tool_definitions,
@@ -50,12 +58,10 @@ from rtvoice.supervisor import (
 from rtvoice.tools import ToolContext, ToolResult, Tools
 from rtvoice.usage import UsageTracker
 
-__all__ = ["DEFAULT_TOOL_TIMEOUT_S", "HOLDING_AFTER_S", "ToolCalls"]
+__all__ = ["DEFAULT_TOOL_TIMEOUT_S", "ToolCalls"]
 
 log = logging.getLogger("rtvoice.tools")
 
-#: A tool still running after this long gets its ``holding_instruction`` spoken.
-HOLDING_AFTER_S = 0.8
 #: A tool that takes longer than this is answered with a timeout error.
 DEFAULT_TOOL_TIMEOUT_S = 30.0
 
@@ -67,10 +73,11 @@ class ToolCalls:
 
     Args:
         tools: the agent's tools (None: an empty registry, so unknown names still get an error output).
-        supervisor: the agent's supervisor, if any.
+        supervisor: the agent's supervisor, if any (may be shared with other agents).
         instructions: the agent's own instructions, kept in front of every spoken tool message.
         bus: where tool and supervisor events go.
-        usage: where the supervisor's chat usage is counted.
+        usage: where the supervisor's chat usage is counted (the current session's tracker; each chat call
+            is counted as soon as it returns, with a ``UsageUpdated`` event).
         tool_timeout: seconds a tool may run.
     """
 
@@ -94,6 +101,7 @@ class ToolCalls:
         self._core: RealtimeProtocol | None = None
         self._execute: Execute | None = None
         self._context: ToolContext = ToolContext()
+        self._supervisor_session: SupervisorSession | None = None
 
     def definitions(self, *, supervising: bool = False) -> list[RealtimeFunctionTool]:
         """The function tools to offer the model (with the supervisor's control tools while it runs)."""
@@ -107,17 +115,26 @@ class ToolCalls:
     def bind(
         self, tasks: asyncio.TaskGroup, core: RealtimeProtocol, execute: Execute, context: ToolContext
     ) -> None:
-        """Attach to a running session: calls run as tasks of ``tasks`` and answer through ``core``."""
+        """Attach to a running session: calls run as tasks of ``tasks`` and answer through ``core``.
+
+        Starts this session's conversation with the supervisor (a fresh
+        :class:`~rtvoice.supervisor.SupervisorSession`).
+        """
         self._tasks, self._core, self._execute, self._context = tasks, core, execute, context
+        if self._supervisor_session is not None:  # a session that was never closed: do not let it run on
+            self._supervisor_session.cancel()
+        if self.supervisor is not None:
+            self._supervisor_session = self.supervisor.session(on_usage=self._count_usage)
 
     def unbind(self) -> None:
         """Detach at the end of the session (its task group has already cancelled the running calls)."""
         self._tasks = self._core = self._execute = None
 
     async def aclose(self) -> None:
-        """Release the supervisor's resources."""
-        if self.supervisor is not None:
-            await self.supervisor.aclose()
+        """End this session's supervisor conversation (cancels its task); the shared supervisor stays open."""
+        session, self._supervisor_session = self._supervisor_session, None
+        if session is not None:
+            await session.aclose()
 
     def receive(self, call: ToolCall) -> None:
         """Start running ``call`` (a task owned by the session)."""
@@ -154,12 +171,9 @@ class ToolCalls:
 
     async def _run(self, call: ToolCall) -> None:
         try:
-            if self.supervisor is not None and call.name in (
-                "supervisor",
-                CANCEL_TOOL_NAME,
-                UPDATE_TOOL_NAME,
-            ):
-                await self._run_supervisor(call, self.supervisor)
+            session = self._supervisor_session
+            if session is not None and call.name in ("supervisor", CANCEL_TOOL_NAME, UPDATE_TOOL_NAME):
+                await self._run_supervisor(call, session)
             else:
                 await self._run_tool(call)
         except Exception as exc:  # the top of a task: whatever failed, the model still gets an output
@@ -174,9 +188,10 @@ class ToolCalls:
         assert self._tasks is not None
         running = self._tasks.create_task(prepared.run(context=self._context, timeout=self.tool_timeout))
         holding = prepared.holding_instruction
-        if holding and not prepared.status:
-            done, _ = await asyncio.wait({running}, timeout=HOLDING_AFTER_S)
-            if not done:
+        if holding and prepared.ok and not prepared.status:
+            if prepared.holding_delay > 0:
+                await asyncio.wait({running}, timeout=prepared.holding_delay)
+            if not running.done():
                 await self._say(holding, exact=False)
         result: ToolResult = await running
         self.bus.dispatch_nowait(
@@ -190,7 +205,18 @@ class ToolCalls:
         )
         await self._answer(call, result.output, follow_up=result.result_instruction)
 
-    async def _run_supervisor(self, call: ToolCall, supervisor: Supervisor) -> None:
+    def _count_usage(self, usage: ChatUsage) -> None:
+        counted = self.usage.add_llm(
+            usage.completion_id or f"chatcmpl-local-{id(usage)}",
+            usage.model,
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            usage.cached_tokens,
+        )
+        if counted:
+            self.bus.dispatch_nowait(ev.UsageUpdated(report=self.usage.report()))
+
+    async def _run_supervisor(self, call: ToolCall, supervisor: SupervisorSession) -> None:
         if call.name == CANCEL_TOOL_NAME:
             await self._answer(call, CANCELLED if supervisor.cancel() else NOT_RUNNING)
             return
@@ -205,8 +231,9 @@ class ToolCalls:
         await self._set_tools(supervising=True)
         if isinstance(route, Start):
             self.bus.dispatch_nowait(ev.SupervisorStarted(task=route.task, call_id=call.call_id))
-            if supervisor.holding_instruction:
-                await self._say(supervisor.holding_instruction, exact=False)
+            holding = supervisor.supervisor.holding_instruction
+            if holding:
+                await self._say(holding, exact=False)
             history = self._context.conversation_history
             outcome = await supervisor.run(
                 route.task,
@@ -215,14 +242,6 @@ class ToolCalls:
             )
         else:
             outcome = await supervisor.resume(route.answer)
-        for record in supervisor.usage:
-            self.usage.add_llm(
-                record.completion_id or f"{call.call_id}-{id(record)}",
-                record.model,
-                record.prompt_tokens,
-                record.completion_tokens,
-                record.cached_tokens,
-            )
         if not isinstance(outcome, Clarify):
             self.bus.dispatch_nowait(
                 ev.SupervisorFinished(
@@ -236,7 +255,7 @@ class ToolCalls:
         if isinstance(outcome, Clarify):
             follow_up: str | None = clarify_instructions(outcome.question)
         elif isinstance(outcome, Done):
-            follow_up = supervisor.result_instructions
+            follow_up = supervisor.supervisor.result_instructions
         else:
             follow_up = None
         await self._answer(

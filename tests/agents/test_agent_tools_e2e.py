@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import wave
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+import pytest
 from openai.types.realtime import ConversationItemTruncateEvent
 
 from rtvoice import (
@@ -23,10 +25,12 @@ from rtvoice import (
     WavOutputDevice,
 )
 from rtvoice.llm import ChatOpenAI
+from rtvoice.supervisor import Done
 from rtvoice.testing import (
     CallFunction,
     ChatCompletionsSimulator,
     ChatReply,
+    ChatRequest,
     RealtimeSimulator,
     Say,
     ScriptedBrain,
@@ -36,6 +40,7 @@ from rtvoice.testing import (
 )
 from support.agent import converse, function_outputs
 from support.audio import caller_wav, ramp_played_ms, ramp_voice
+from support.timing import seconds
 
 SPEED = 4.0
 
@@ -46,10 +51,11 @@ def make_agent(
     lines: Sequence[str],
     *,
     gaps_ms: Sequence[int] | int = 2500,
+    mic_end: Literal["silence", "stop"] = "stop",
     **kwargs: Any,
 ) -> tuple[RealtimeAgent, WavInputDevice]:
     caller_wav(tmp_path / "caller.wav", lines, gaps_ms=gaps_ms)
-    mic = WavInputDevice(tmp_path / "caller.wav", speed=SPEED, end="stop")
+    mic = WavInputDevice(tmp_path / "caller.wav", speed=SPEED, end=mic_end)
     agent = RealtimeAgent(
         instructions="You are a helpful assistant.",
         turn_detection=ServerVAD(),
@@ -332,3 +338,175 @@ async def test_recording_has_every_utterance_at_the_right_time_with_the_pauses_k
     for (_, line_end), (reply_start, _) in zip(got, recorded, strict=True):
         assert reply_start > line_end
     assert len(caller) / rate * 1000 >= want[-1][1]
+
+
+async def test_tools_and_supervisor_shared_by_two_concurrent_calls_bill_each_call_and_outlive_a_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The gateway's pattern: Tools and Supervisor built once, every call's agent gets the same objects.
+    booking_tools = Tools(max_threads=2)
+    booked: list[tuple[str, str]] = []
+
+    @booking_tools.action("Book a restaurant table")
+    def book_table(restaurant: str) -> str:  # a blocking client: runs in the registry's tool threads
+        booked.append((restaurant, threading.current_thread().name))
+        return f"Booked {restaurant}."
+
+    noma_in_flight = asyncio.Event()
+    luigi_call_ended = asyncio.Event()
+    noma_text = "Booked Noma for two." + " The tasting menu starts at seven, arrive early." * 8
+
+    async def chat_brain(request: ChatRequest) -> ChatReply:
+        task = str(request.messages[2]["content"])
+        restaurant = "Noma" if "Noma" in task else "Luigi's"
+        if request.messages[-1]["role"] != "tool":  # first turn: book through the shared tools
+            return ChatReply(tool_calls=[ScriptedCall("book_table", {"restaurant": restaurant})])
+        if restaurant == "Noma":
+            noma_in_flight.set()
+            await luigi_call_ended.wait()  # Noma's chat call is in flight while Luigi's call ends
+            return ChatReply(text=noma_text)
+        return ChatReply(text="Booked Luigi's.")
+
+    answered = {"luigi": asyncio.Event(), "noma": asyncio.Event()}
+
+    def realtime_brain(name: str) -> Any:
+        def brain(ctx: Any) -> list[Any]:
+            if ctx.last_item_type == "function_call_output":
+                answered[name].set()
+                return [Say("Done.")]
+            return [CallFunction("supervisor", {"task": f"Book {name.capitalize()} tonight"})]
+
+        return brain
+
+    async with (
+        ChatCompletionsSimulator(chat_brain, api_key="sk-chat") as chat,
+        RealtimeSimulator(brain=realtime_brain("luigi"), user_transcripts=["Book Luigi's."]) as luigi_sim,
+        RealtimeSimulator(brain=realtime_brain("noma"), user_transcripts=["Book Noma."]) as noma_sim,
+    ):
+        # The supervisor's own default chat model: created once, shared, closed only by its owner.
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-chat")
+        monkeypatch.setenv("OPENAI_BASE_URL", chat.base_url)
+        supervisor = Supervisor(
+            description="Books restaurant tables.", instructions="Book tables.", tools=booking_tools
+        )
+
+        def agent_for(name: str, sim: RealtimeSimulator, line: str) -> RealtimeAgent:
+            caller_wav(tmp_path / f"{name}.wav", [line], gaps_ms=500)
+            return RealtimeAgent(
+                instructions="Delegate bookings to the supervisor.",
+                supervisor=supervisor,
+                tools=booking_tools,  # the same registry for every call's agent and the supervisor
+                turn_detection=ServerVAD(),
+                audio_input=WavInputDevice(tmp_path / f"{name}.wav", speed=SPEED),  # then a quiet line
+                audio_output=WavOutputDevice(tmp_path / f"{name}-speaker.wav", speed=SPEED),
+                provider=OpenAIProvider(api_key="sk-test", websocket_base_url=sim.url),
+            )
+
+        luigi, noma = (
+            agent_for("luigi", luigi_sim, "Book Luigi's."),
+            agent_for("noma", noma_sim, "Book Noma."),
+        )
+        try:
+            async with asyncio.timeout(seconds(60)), asyncio.TaskGroup() as tasks:
+                luigi_run = tasks.create_task(luigi.run())
+                noma_run = tasks.create_task(noma.run())
+                await answered["luigi"].wait()
+                await noma_in_flight.wait()
+                await luigi.stop()  # Luigi's call ends (its session closes) while Noma's supervisor works
+                luigi_result = await luigi_run
+                luigi_call_ended.set()
+                await answered["noma"].wait()
+                await noma.stop()
+        finally:
+            luigi_call_ended.set()  # however the test ends, the simulator's handler returns
+        noma_result = noma_run.result()
+        model = supervisor.llm
+        assert isinstance(model, ChatOpenAI)  # still the one shared model
+        await supervisor.aclose()
+        assert supervisor.llm is None
+    assert function_outputs(luigi_sim) and function_outputs(noma_sim)
+    assert json.loads(function_outputs(luigi_sim)[0][1]) == {"message": "Booked Luigi's.", "success": True}
+    assert json.loads(function_outputs(noma_sim)[0][1]) == {"message": noma_text, "success": True}
+    assert sorted(restaurant for restaurant, _ in booked) == ["Luigi's", "Noma"]
+    assert {thread for _, thread in booked} <= {"rtvoice-tool_0", "rtvoice-tool_1"}
+    booking_tools.close()
+    # Each call's bill has exactly its own two supervisor chat calls.
+    luigi_llm = [r for r in (luigi_result.usage.records if luigi_result.usage else ()) if r.kind == "llm"]
+    noma_llm = [r for r in (noma_result.usage.records if noma_result.usage else ()) if r.kind == "llm"]
+    assert len(luigi_llm) == 2 and len(noma_llm) == 2
+    assert not {r.id for r in luigi_llm} & {r.id for r in noma_llm}
+    luigi_out = sum(r.tokens.output_text for r in luigi_llm)
+    noma_out = sum(r.tokens.output_text for r in noma_llm)
+    assert luigi_out + 50 < noma_out  # Noma's long answer (about 4 characters a token) is on Noma's bill
+
+
+async def test_holding_instruction_is_said_at_once_even_for_a_quick_tool_and_holding_delay_defers_it(
+    tmp_path: Path,
+) -> None:
+    tools = Tools()
+
+    @tools.action("Look up the opening hours", holding_instruction="Let me check the hours.")
+    async def opening_hours() -> str:
+        return "Open from nine to five."  # answers at once: 0.7.0's README still promises the phrase
+
+    @tools.action("Check the weather", holding_instruction="Checking the sky.", holding_delay=30.0)
+    async def weather() -> str:
+        return "Sunny."  # done long before its 30 s holding delay: not announced
+
+    def brain(ctx: Any) -> list[Any]:
+        if "Tell the user now, briefly:" in ctx.instructions:
+            return [Say(ctx.instructions.rsplit(": ", 1)[-1])]
+        if ctx.last_item_type == "function_call_output":
+            return [Say(" ".join(output for _, output in ctx.function_outputs))]
+        if "open" in ctx.last_user_text:
+            return [CallFunction("opening_hours", {})]
+        return [CallFunction("weather", {})]
+
+    asks = ["When are you open?", "What is the weather?"]
+    async with RealtimeSimulator(brain=brain, user_transcripts=asks, generation_speed=16) as sim:
+        agent, mic = make_agent(sim, tmp_path, asks, gaps_ms=[8000, 8000], tools=tools)
+        result = await converse(agent, mic)
+    said = [t.transcript for t in result.turns if t.role == "assistant"]
+    assert said == ["Let me check the hours.", "Open from nine to five.", "Sunny."]
+
+
+async def test_a_call_ending_mid_task_cancels_its_own_supervisor_run_and_leaves_the_supervisor_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    in_flight = asyncio.Event()
+    never = asyncio.Event()
+
+    async def chat_brain(request: ChatRequest) -> ChatReply:
+        if "slow" in str(request.messages[2]["content"]):
+            in_flight.set()
+            await never.wait()  # the caller hangs up while this chat call is in flight
+        return ChatReply(text="Quick answer.")
+
+    asks = ["Do the slow thing."]
+    brain = ScriptedBrain([CallFunction("supervisor", {"task": "the slow thing"})])
+    async with (
+        ChatCompletionsSimulator(chat_brain, api_key="sk-chat") as chat,
+        RealtimeSimulator(brain=brain, user_transcripts=asks, generation_speed=16) as sim,
+    ):
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-chat")
+        monkeypatch.setenv("OPENAI_BASE_URL", chat.base_url)
+        supervisor = Supervisor(description="Does things.", instructions="Do things.")
+        # A quiet line after the caller's words: the call lasts until the test hangs up.
+        agent, _ = make_agent(sim, tmp_path, asks, mic_end="silence", supervisor=supervisor)
+        try:
+            async with asyncio.timeout(seconds(60)):
+                run = asyncio.create_task(agent.run())
+                await in_flight.wait()
+                model = supervisor.llm
+                await agent.stop()
+                await run
+            # The call's supervisor task ended with its session: nothing of it is left running.
+            assert [t for t in asyncio.all_tasks() if t.get_name() == "supervisor-run"] == []
+            assert function_outputs(sim) == []  # the session ended before the task could be answered
+            # The shared supervisor and its chat model are still open for the next call.
+            assert supervisor.llm is model and model is not None
+            async with supervisor.session() as next_call:
+                assert await next_call.run("a quick thing") == Done("Quick answer.")
+        finally:
+            never.set()  # however the test ends, the simulator's handler returns
+            await supervisor.aclose()

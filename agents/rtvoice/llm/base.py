@@ -41,6 +41,10 @@ class ChatModel(ABC):
     Implement :meth:`complete` to plug in another provider; override :meth:`aclose` when the model holds
     connections. Use a model as an async context manager to close it on exit.
 
+    One model serves every session of a shared :class:`~rtvoice.supervisor.Supervisor`, so
+    :meth:`complete` must allow concurrent calls and keep no per-conversation state; only the owner
+    calls :meth:`aclose`.
+
     Attributes:
         model: the model (or deployment) name requests are sent with.
     """

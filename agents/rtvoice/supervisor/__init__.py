@@ -1,8 +1,9 @@
 """The supervisor: a chat-model agent with its own tools that the voice agent hands harder tasks to.
 
-:class:`Supervisor` is the public object (rtvoice 0.7.0's signature). The loop's decisions live in
-:class:`SupervisorLoop` (pure); :func:`route_call` and :func:`outcome_output` give the voice agent the
-meaning of each ``supervisor`` call and the output for every way a run ends. See ``docs/supervisor.md``.
+:class:`Supervisor` is the public object (rtvoice 0.7.0's signature): shareable configuration; each
+conversation's runs go through its own :class:`SupervisorSession` (``supervisor.session()``). The loop's
+decisions live in :class:`SupervisorLoop` (pure); :func:`route_call` and :func:`outcome_output` give the
+voice agent the meaning of each ``supervisor`` call and the output for every way a run ends. See ``docs/supervisor.md``.
 """
 
 from rtvoice.supervisor.loop import (
@@ -39,14 +40,18 @@ from rtvoice.supervisor.outcome import (
     route_call,
 )
 from rtvoice.supervisor.supervisor import (
+    CANCEL_GRACE_S,
     DEFAULT_HANDOFF_INSTRUCTIONS,
     Supervisor,
+    SupervisorSession,
     ToolRegistry,
     ToolRunResult,
+    UsageCallback,
 )
 
 __all__ = [
     "CANCELLED",
+    "CANCEL_GRACE_S",
     "CANCEL_TOOL_NAME",
     "CLARIFICATION_NEEDED",
     "CLARIFY_TOOL",
@@ -71,10 +76,12 @@ __all__ = [
     "Supervisor",
     "SupervisorLoop",
     "SupervisorOutcome",
+    "SupervisorSession",
     "SupervisorState",
     "ToolOutput",
     "ToolRegistry",
     "ToolRunResult",
+    "UsageCallback",
     "clarify_instructions",
     "control_tool_definitions",
     "outcome_output",

@@ -11,6 +11,7 @@ from rtvoice.tools.invoke import PreparedCall
 from rtvoice.tools.registry import Tools
 from rtvoice.tools.result import ToolErrorKind, ToolResult, serialise_result
 from rtvoice.tools.status import Status
+from rtvoice.tools.threads import ToolThreads, ToolThreadsBusy
 from rtvoice.tools.tool import Tool
 
 __all__ = [
@@ -22,6 +23,8 @@ __all__ = [
     "ToolContext",
     "ToolErrorKind",
     "ToolResult",
+    "ToolThreads",
+    "ToolThreadsBusy",
     "Tools",
     "serialise_result",
 ]

@@ -9,9 +9,10 @@ A call happens in two steps, so that the agent can speak the status *before* the
    ``asyncio.CancelledError`` (the agent shutting down) propagates.
 
 **Where tools run.** ``async def`` tools are awaited on the event loop, bounded by ``asyncio.timeout``.
-Plain ``def`` tools run in the loop's default thread pool (``asyncio.to_thread``, which also carries
-context variables over) so they never block the loop, as they did in rtvoice 0.7.0. The timeout bounds
-the *wait*: a thread cannot be stopped, so a sync tool that overruns keeps running in its thread and its
+Plain ``def`` tools run in the registry's own bounded thread pool (:class:`~rtvoice.tools.threads.ToolThreads`,
+never the loop's default executor, which DNS look-ups need; context variables are carried over) so they
+never block the loop, as they did in rtvoice 0.7.0. The timeout bounds the *wait*, including the wait for a
+free thread: a thread cannot be stopped, so a sync tool that overruns keeps running in its thread and its
 late result is discarded. Keep sync tools bounded themselves (give their HTTP clients a timeout).
 """
 
@@ -33,6 +34,7 @@ from rtvoice.tools.inject import ToolContext
 from rtvoice.tools.result import (
     ToolErrorKind,
     ToolResult,
+    busy_text,
     exception_text,
     failure,
     invalid_result_text,
@@ -42,11 +44,15 @@ from rtvoice.tools.result import (
     unknown_tool_text,
 )
 from rtvoice.tools.status import render_status
+from rtvoice.tools.threads import ToolThreads, ToolThreadsBusy
 from rtvoice.tools.tool import ArgumentsError, Tool
 
 __all__ = ["PreparedCall", "prepare_call"]
 
 _log = logging.getLogger(__name__)
+
+#: The clock ``ToolResult.duration_s`` is measured with (a module attribute so tests can drive it).
+_clock = time.perf_counter
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +65,7 @@ class PreparedCall:
         arguments: the validated arguments model, or None when they were unusable.
         status: the rendered status text, when the tool has one and it rendered.
         failure: the result to send when the call cannot run (unknown tool, bad arguments), else None.
+        threads: where a sync tool runs (its registry's pool).
     """
 
     name: str
@@ -66,6 +73,7 @@ class PreparedCall:
     arguments: BaseModel | None
     status: str | None
     failure: ToolResult | None
+    threads: ToolThreads
 
     @property
     def ok(self) -> bool:
@@ -76,6 +84,11 @@ class PreparedCall:
     def holding_instruction(self) -> str | None:
         """What the assistant should say while the tool runs, if the tool has a holding instruction."""
         return None if self.tool is None else self.tool.holding_instruction
+
+    @property
+    def holding_delay(self) -> float:
+        """Seconds to wait before saying the holding instruction (0: at once)."""
+        return 0.0 if self.tool is None else self.tool.holding_delay
 
     # ASYNC109: the timeout is not the caller's to apply: an overrun must become a timeout *result*
     # (output for the model), which a caller's asyncio.timeout around this await could not produce.
@@ -120,13 +133,17 @@ class PreparedCall:
                     name, ToolErrorKind.MISSING_INJECTABLE, text, status=status, holding_instruction=holding
                 )
 
-        started = time.perf_counter()
+        started = _clock()
         scope = asyncio.timeout(timeout)
         try:
             async with scope:
-                value = await _call(tool, kwargs)
+                value = await _call(tool, kwargs, self.threads)
+        except ToolThreadsBusy as exc:
+            _log.warning("tool %r not run: %s", name, exc)
+            text = busy_text(name, str(exc))
+            return failure(name, ToolErrorKind.BUSY, text, status=status, holding_instruction=holding)
         except TimeoutError as exc:
-            elapsed = time.perf_counter() - started
+            elapsed = _clock() - started
             if scope.expired():
                 _log.warning("tool %r timed out after %.3f s", name, elapsed)
                 kind, text = ToolErrorKind.TIMEOUT, timeout_text(name, timeout or elapsed)
@@ -135,7 +152,7 @@ class PreparedCall:
                 kind, text = ToolErrorKind.TOOL_FAILED, exception_text(name, exc, deliberate=False)
             return failure(name, kind, text, status=status, holding_instruction=holding, duration_s=elapsed)
         except Exception as exc:
-            elapsed = time.perf_counter() - started
+            elapsed = _clock() - started
             deliberate = isinstance(exc, ToolError)
             if deliberate:  # raised on purpose, with a message for the model: no traceback needed
                 _log.info("tool %r reported an error: %s", name, exc)
@@ -150,7 +167,7 @@ class PreparedCall:
                 holding_instruction=holding,
                 duration_s=elapsed,
             )
-        elapsed = time.perf_counter() - started
+        elapsed = _clock() - started
 
         try:
             output = serialise_result(value)
@@ -175,18 +192,23 @@ class PreparedCall:
         )
 
 
-async def _call(tool: Tool, kwargs: dict[str, Any]) -> object:
+async def _call(tool: Tool, kwargs: dict[str, Any], threads: ToolThreads) -> object:
     if tool.is_async:
         result: object = await tool.function(**kwargs)
     else:
-        result = await asyncio.to_thread(tool.function, **kwargs)
+        result = await threads.run(tool.function, kwargs)
     if inspect.isawaitable(result):  # a plain function that returned a coroutine (a wrapper, a lambda)
         result = await result
     return result
 
 
 def prepare_call(
-    tool: Tool | None, name: str, arguments_json: str | bytes | None, available: Sequence[str]
+    tool: Tool | None,
+    name: str,
+    arguments_json: str | bytes | None,
+    available: Sequence[str],
+    *,
+    threads: ToolThreads,
 ) -> PreparedCall:
     """Check one call: the tool exists, its arguments validate; render its status.
 
@@ -195,16 +217,17 @@ def prepare_call(
         name: the name the model called.
         arguments_json: the call's arguments as the model sent them.
         available: every registered name, for the unknown-tool message.
+        threads: the pool a sync tool will run in.
     """
     if tool is None:
         _log.warning("the model called an unknown tool %r", name)
         text = unknown_tool_text(name, list(available))
-        return PreparedCall(name, None, None, None, failure(name, ToolErrorKind.UNKNOWN_TOOL, text))
+        return PreparedCall(name, None, None, None, failure(name, ToolErrorKind.UNKNOWN_TOOL, text), threads)
     try:
         arguments = tool.parse_arguments(arguments_json)
     except ArgumentsError as exc:
         _log.warning("tool %r: unusable arguments: %s", name, exc.text)
         result = failure(name, exc.kind, exc.text, holding_instruction=tool.holding_instruction)
-        return PreparedCall(name, tool, None, None, result)
+        return PreparedCall(name, tool, None, None, result, threads)
     status = render_status(tool.status, arguments, tool.argument_values(arguments), name)
-    return PreparedCall(name, tool, arguments, status, None)
+    return PreparedCall(name, tool, arguments, status, None, threads)

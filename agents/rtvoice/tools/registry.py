@@ -24,6 +24,7 @@ from rtvoice.tools.inject import ToolContext
 from rtvoice.tools.invoke import PreparedCall, prepare_call
 from rtvoice.tools.result import ToolResult
 from rtvoice.tools.status import Status
+from rtvoice.tools.threads import DEFAULT_MAX_THREADS, DEFAULT_MAX_WAITING, ToolThreads
 from rtvoice.tools.tool import Tool, build_tool
 
 __all__ = ["Tools"]
@@ -33,6 +34,19 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 class Tools:
     """A set of tools the model may call, in registration order.
+
+    Build it once and share it: every agent (one per call) and a supervisor can use the same registry at
+    the same time. Registration is for start-up; afterwards nothing in it changes per call. Plain ``def``
+    tools run in the registry's own bounded thread pool (see :mod:`rtvoice.tools.threads`), created at the
+    first sync call and shut down by :meth:`close`.
+
+    Args:
+        max_threads: threads for sync tools (they run at most this many at a time; others wait).
+        max_waiting: sync calls that may wait for a thread; a call beyond that is answered with a
+            ``busy`` error output at once.
+
+    Raises:
+        ConfigurationError: a bound is out of range.
 
     Example::
 
@@ -46,8 +60,23 @@ class Tools:
         assert result.output == "It's 18°C and partly cloudy in Paris."
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self, *, max_threads: int = DEFAULT_MAX_THREADS, max_waiting: int = DEFAULT_MAX_WAITING
+    ) -> None:
         self._tools: dict[str, Tool] = {}
+        self._threads = ToolThreads(max_threads, max_waiting)
+
+    @property
+    def threads(self) -> ToolThreads:
+        """The pool sync tools run in (its ``running`` and ``waiting`` counts are live)."""
+        return self._threads
+
+    def close(self) -> None:
+        """Shut the sync tools' thread pool down (at application exit; a later sync call starts a new one).
+
+        Calls waiting for a thread are dropped; running tools finish in their threads (not waited for).
+        """
+        self._threads.close()
 
     def action(
         self,
@@ -57,6 +86,8 @@ class Tools:
         result_instruction: str | None = None,
         holding_instruction: str | None = None,
         status: Status | None = None,
+        *,
+        holding_delay: float = 0.0,
     ) -> Callable[[F], F]:
         """Register the decorated function as a tool; the function itself is returned unchanged.
 
@@ -70,9 +101,13 @@ class Tools:
             param_model: a pydantic model whose fields are the arguments; the function then receives a
                 validated instance in its one parameter that has no default and is not injected.
             result_instruction: how the model should present the result (applied by the agent).
-            holding_instruction: what the assistant says while the tool runs (applied by the agent).
+            holding_instruction: what the assistant says while the tool runs (applied by the agent): at
+                once, right after the model called the tool and before the result arrives (the README's
+                promise), unless ``holding_delay`` is set.
             status: a spoken update: a ``str.format`` template over the argument names
                 (``"Playing {song} now."``), checked now, or a callable taking the validated arguments model.
+            holding_delay: seconds to wait before saying ``holding_instruction``; the phrase is said only if
+                the tool is still running then (so a quick tool is not announced). Default 0: at once.
 
         Raises:
             ConfigurationError: the name is taken or invalid, or the function cannot be a tool (see
@@ -91,6 +126,7 @@ class Tools:
                 result_instruction=result_instruction,
                 holding_instruction=holding_instruction,
                 status=status,
+                holding_delay=holding_delay,
                 localns=localns,
             )
             self._add(tool)
@@ -149,7 +185,7 @@ class Tools:
         Returns:
             A :class:`~rtvoice.tools.PreparedCall`; ``await call.run(context=..., timeout=...)`` runs it.
         """
-        return prepare_call(self._tools.get(name), name, arguments_json, self.names)
+        return prepare_call(self._tools.get(name), name, arguments_json, self.names, threads=self._threads)
 
     # ASYNC109: see PreparedCall.run; an overrun is a result for the model, not an exception.
     async def invoke(
@@ -166,8 +202,9 @@ class Tools:
             name: the function name the model called.
             arguments_json: the call's ``arguments`` string; empty means none.
             context: what ``Inject[T]`` parameters are filled from.
-            timeout: seconds the tool may run; None for no limit. A sync tool that overruns keeps its
-                thread until it finishes; only the wait is bounded.
+            timeout: seconds the tool may run, counting a sync tool's wait for a free thread; None for no
+                limit. A sync tool that overruns keeps its thread until it finishes; only the wait is
+                bounded.
 
         Returns:
             The result. ``output`` is the text for the ``function_call_output`` item: the serialised

@@ -41,6 +41,8 @@ class ToolErrorKind(enum.StrEnum):
     """The tool did not finish within the timeout."""
     INVALID_RESULT = "invalid_result"
     """The tool's return value could not be serialised."""
+    BUSY = "busy"
+    """A sync tool found every tool thread busy and the waiting line full; it did not run."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +160,11 @@ def _seconds(value: float) -> str:
 def timeout_text(name: str, timeout: float) -> str:
     """The output for a tool that did not finish in time: ``Error: tool 'x' timed out after 5.0 s``."""
     return f"Error: tool {name!r} timed out after {_seconds(timeout)} s"
+
+
+def busy_text(name: str, why: str) -> str:
+    """The output when a sync tool could not get a thread: ``Error: tool 'x' could not run now: ...``."""
+    return f"Error: tool {name!r} could not run now: {why}. Try again in a moment."
 
 
 def invalid_result_text(name: str, exc: Exception) -> str:

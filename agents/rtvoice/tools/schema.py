@@ -14,8 +14,9 @@ the function's signature (:mod:`rtvoice.tools.tool`). :func:`parameters_schema` 
    single-value ``const`` becomes a one-member ``enum`` (older validators know only ``enum``).
 4. **Strict form**, when the schema can be written strictly (the rules of OpenAI's strict function
    calling): every object gets ``additionalProperties: false`` and lists *all* its properties in
-   ``required``; a property that had a default becomes nullable, loses its ``default`` keyword and says
-   it in its description instead (``(default: 5)``). The model then always sends every key, with
+   ``required``; a property that had a default becomes nullable, keeps a non-null ``default`` keyword
+   (as the openai SDK's own strict schemas do; a ``None`` default is dropped) and also says it in its
+   description (``(default: 5)``), which every model reads. The model then always sends every key, with
    ``null`` for "use the default". A schema that cannot be strict (a ``dict[str, X]``, an ``Any``, a
    ``oneOf`` from a discriminated union, keywords outside the strict subset) is left in the normal form,
    with its defaults.
@@ -206,6 +207,7 @@ def _strictify(node: JsonSchema) -> JsonSchema:
     # Top-down: a property's default must be read (and noted) before its own node drops it.
     node = dict(node)
     properties = node.get("properties")
+    defaults: dict[str, object] = {}
     if isinstance(properties, dict):
         properties = node["properties"] = dict(properties)
         required = set(node.get("required", ()))
@@ -213,16 +215,25 @@ def _strictify(node: JsonSchema) -> JsonSchema:
             if name in required or not isinstance(prop, dict):
                 continue
             prop = dict(prop)
-            if "default" in prop:
-                default = prop.pop("default")
-                if default is not None:
-                    note = _default_note(default)
-                    prop["description"] = f"{prop['description']} {note}" if "description" in prop else note
+            default = prop.pop("default", None)
+            if default is not None:
+                defaults[name] = default
+                note = _default_note(default)
+                prop["description"] = f"{prop['description']} {note}" if "description" in prop else note
             properties[name] = _nullable(prop)
         node["required"] = list(properties)
         node["additionalProperties"] = False
-    node.pop("default", None)  # defaults outside properties (rare) mean nothing once all keys are required
-    return _map_children(node, _strictify)
+    # Defaults anywhere but on a property (rare) mean nothing once all keys are required.
+    node.pop("default", None)
+    out = _map_children(node, _strictify)
+    if defaults:
+        # A non-null default stays beside the nullable union, as in the openai SDK's strict schemas
+        # (it drops only null defaults); a None default goes (null already means "the default").
+        out["properties"] = {
+            name: {**sub, "default": defaults[name]} if name in defaults else sub
+            for name, sub in out["properties"].items()
+        }
+    return out
 
 
 class _Generator(GenerateJsonSchema):

@@ -26,6 +26,7 @@ import functools
 import inspect
 import json
 import logging
+import math
 import re
 import typing
 from collections.abc import Callable, Mapping
@@ -76,6 +77,8 @@ class Tool:
         result_instruction: how the model should present the result.
         holding_instruction: what the assistant says while the tool runs.
         status: a spoken update template or callable.
+        holding_delay: seconds to wait before saying ``holding_instruction`` (0: at once, as the tool
+            starts; a tool that finishes sooner is not announced).
     """
 
     name: str
@@ -90,6 +93,7 @@ class Tool:
     result_instruction: str | None
     holding_instruction: str | None
     status: Status | None
+    holding_delay: float
     # param_model tools: the parameter receiving the model. Signature tools: model field -> parameter.
     _model_parameter: str | None
     _parameter_of_field: Mapping[str, str]
@@ -231,6 +235,7 @@ def build_tool(
     result_instruction: str | None = None,
     holding_instruction: str | None = None,
     status: Status | None = None,
+    holding_delay: float = 0.0,
     localns: Mapping[str, Any] | None = None,
 ) -> Tool:
     """Analyse ``function`` and build its :class:`Tool` (see :meth:`rtvoice.tools.Tools.action`).
@@ -261,6 +266,15 @@ def build_tool(
     ):
         if value is not None and not isinstance(value, str):
             raise ConfigurationError(f"tool {tool!r}: {option} must be a string")
+    if (
+        not isinstance(holding_delay, int | float)
+        or isinstance(holding_delay, bool)
+        or not math.isfinite(holding_delay)
+        or holding_delay < 0
+    ):
+        raise ConfigurationError(
+            f"tool {tool!r}: holding_delay must be a finite number of seconds >= 0, not {holding_delay!r}"
+        )
 
     hints = _hints(function, localns, tool)
     injected: list[InjectedParameter] = []
@@ -314,6 +328,7 @@ def build_tool(
         result_instruction=result_instruction,
         holding_instruction=holding_instruction,
         status=status,
+        holding_delay=float(holding_delay),
         _model_parameter=model_parameter,
         _parameter_of_field=parameter_of_field,
         _null_plan=null_plan(arguments_model),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 
@@ -23,7 +24,7 @@ from rtvoice.llm import (
     ToolSpec,
     UserMessage,
 )
-from rtvoice.testing.chat import ChatCompletionsSimulator, ChatReply, ErrorReply, ScriptedCall
+from rtvoice.testing.chat import ChatCompletionsSimulator, ChatReply, ChatRequest, ErrorReply, ScriptedCall
 
 KEY = "sk-test-llm"
 WEATHER = ToolSpec(
@@ -253,3 +254,27 @@ def test_messages_and_results_convert_to_the_wire_shape() -> None:
         "name": "f",
         "arguments": "{}",
     }
+
+
+async def test_one_model_serves_many_concurrent_requests_and_reopens_after_aclose() -> None:
+    # A chat model is built once and shared by every call's supervisor: requests overlap on one client.
+    count = 12
+    arrived: list[str] = []
+    all_in_flight = asyncio.Event()
+
+    async def brain(request: ChatRequest) -> ChatReply:
+        text = str(request.messages[-1]["content"])
+        arrived.append(text)
+        if len(arrived) == count:
+            all_in_flight.set()
+        await all_in_flight.wait()  # nobody is answered until every request is in flight at once
+        return ChatReply(text=f"answer to {text}")
+
+    async with ChatCompletionsSimulator(brain, api_key=KEY) as sim:
+        llm = ChatOpenAI(api_key=KEY, base_url=sim.base_url, max_retries=0)
+        results = await asyncio.gather(*(llm.complete([UserMessage(f"call {n}")]) for n in range(count)))
+        assert [r.text for r in results] == [f"answer to call {n}" for n in range(count)]
+        assert len({r.usage.completion_id for r in results}) == count
+        await llm.aclose()  # the owner's call; a later request opens a new client
+        assert (await llm.complete([UserMessage("after")])).text == "answer to after"
+        await llm.aclose()

@@ -14,7 +14,7 @@ BLOCK = re.compile(r"^```python\n(.*?)^```$", re.DOTALL | re.MULTILINE)
 
 def test_docs_supervisor_python_examples_run(tmp_path: Path) -> None:
     blocks = BLOCK.findall(DOC.read_text(encoding="utf-8"))
-    assert len(blocks) == 4, "docs/supervisor.md lost an example"
+    assert len(blocks) == 5, "docs/supervisor.md lost an example"
     # As a user would run them, but never with a real key or endpoint from the developer's shell.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AZURE_OPENAI_"))}
     printed = []
@@ -40,6 +40,9 @@ def test_docs_supervisor_python_examples_run(tmp_path: Path) -> None:
         "Cannot continue yet. Still waiting for the user's clarification answer.",
         '{"message": "Booked for Friday.", "success": true}',
     ]
-    assert "/openai/deployments/gpt-4o/chat/completions" in printed[2]
-    assert "400 False" in printed[2] and "preceeding message with 'tool_calls'" in printed[2]
-    assert "You sent 1 message(s) to gpt-4o-mini." in printed[3]
+    assert printed[2].splitlines() == [
+        f"Done(message='Done: Book table {n}.', success=True), 1 chat call(s) billed" for n in (1, 2, 3)
+    ]
+    assert "/openai/deployments/gpt-4o/chat/completions" in printed[3]
+    assert "400 False" in printed[3] and "preceeding message with 'tool_calls'" in printed[3]
+    assert "You sent 1 message(s) to gpt-4o-mini." in printed[4]

@@ -78,7 +78,39 @@ async def test_readme_basic_tool() -> None:
         ok=True,
         duration_s=result.duration_s,
     )
-    assert result.duration_s >= 0
+
+
+async def test_duration_is_the_tools_own_run_time_on_success_and_failure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import rtvoice.tools.invoke
+
+    # A clock the tools advance: duration_s must be exactly the time that passed while the tool ran.
+    now = [1000.0]
+    monkeypatch.setattr(rtvoice.tools.invoke, "_clock", lambda: now[0])
+    tools = Tools()
+
+    @tools.action("Takes 2.5 s of the test's clock")
+    async def slow(fail: bool) -> str:
+        now[0] += 2.5
+        if fail:
+            raise ValueError("broken")
+        return "done"
+
+    @tools.action("Takes 0.75 s of the test's clock, in a thread")
+    def threaded() -> str:
+        now[0] += 0.75
+        return "done"
+
+    now[0] += 100.0  # time before the call (preparing it) is not the tool's
+    ok = await call(tools, "slow", '{"fail": false}')
+    failed = await call(tools, "slow", '{"fail": true}')
+    in_thread = await call(tools, "threaded")
+    assert (ok.ok, ok.duration_s) == (True, 2.5)
+    assert (failed.error_kind, failed.duration_s) == (ToolErrorKind.TOOL_FAILED, 2.5)
+    assert (in_thread.ok, in_thread.duration_s) == (True, 0.75)
+    unknown = await call(tools, "nope")
+    assert unknown.duration_s == 0.0  # never ran
 
 
 class Reply(BaseModel):

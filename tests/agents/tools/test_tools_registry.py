@@ -208,6 +208,35 @@ def test_option_types_are_checked() -> None:
         Tools().action("d", holding_instruction=b"x")(f)  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="not callable"):
         Tools().action("d", name="x")(42)  # type: ignore[type-var]
+    for delay in (-1.0, float("inf"), float("nan"), True, "1"):
+        with pytest.raises(ConfigurationError, match="holding_delay must be a finite number"):
+            Tools().action("d", holding_delay=delay)(f)  # type: ignore[arg-type]
+
+
+def only_delay(tools: Tools, name: str) -> float:
+    tool = tools.get(name)
+    assert tool is not None
+    return tool.holding_delay
+
+
+def test_holding_instruction_is_said_at_once_unless_a_holding_delay_is_given() -> None:
+    tools = Tools()
+
+    @tools.action("Search", holding_instruction="One moment.")
+    async def search(query: str) -> str:
+        return query
+
+    @tools.action("Slow search", holding_instruction="Still looking.", holding_delay=2)
+    async def slow_search(query: str) -> str:
+        return query
+
+    assert (tools.prepare("search", '{"query": "x"}').holding_delay, only_delay(tools, "search")) == (
+        0.0,
+        0.0,
+    )
+    prepared = tools.prepare("slow_search", '{"query": "x"}')
+    assert (prepared.holding_instruction, prepared.holding_delay) == ("Still looking.", 2.0)
+    assert tools.prepare("nope", "").holding_delay == 0.0
 
 
 def test_callable_objects_and_methods_can_be_tools() -> None:

@@ -109,6 +109,7 @@ def test_signature_types_map_to_json_schema_types_and_required_means_no_default(
     assert props["fielded"] == {
         "anyOf": [{"type": "integer", "minimum": 0}, NULL],
         "description": "Counted things (default: 3)",
+        "default": 3,
     }
     # Strict: every property required, including the defaulted one (now nullable).
     assert schema["required"] == list(props)
@@ -130,10 +131,12 @@ def test_readme_param_model_schema_with_nested_model_list_enum_literal_defaults_
     assert props["limit"] == {
         "anyOf": [{"type": "integer"}, NULL],
         "description": "Maximum number of matches (default: 5)",
+        "default": 5,
     }
     assert props["source"] == {
         "anyOf": [{"type": "string", "enum": ["work", "personal"]}, NULL],
         "description": '(default: "work")',
+        "default": "work",
     }
     assert props["priority"]["anyOf"][0] == {"type": "string", "enum": ["low", "high"]}
     attendee = props["attendees"]["anyOf"][0]["items"]
@@ -143,14 +146,22 @@ def test_readme_param_model_schema_with_nested_model_list_enum_literal_defaults_
     assert nested_address["properties"]["postcode"] == {
         "anyOf": [{"type": "string"}, NULL],
         "description": '(default: "")',
+        "default": "",
     }
     assert props["where"]["required"] == ["city", "postcode"]
     # The param model's docstring describes the parameters object as a whole.
     assert schema["description"].startswith("The README's pydantic model tool")
-    # Strict form: no titles, no $defs, no defaults anywhere; every object closed.
+    # Strict form: no titles, no $defs; every object closed; the README's promise that defaults are "included
+    # in the generated tool schema": a non-null default keeps its keyword (None and factory defaults none).
     nodes = walk(schema)
     assert not any("title" in node and not isinstance(node.get("title"), dict) for node in nodes)
-    assert not any("$ref" in node or "$defs" in node or "default" in node for node in nodes)
+    assert not any("$ref" in node or "$defs" in node for node in nodes)
+    assert {name: prop["default"] for name, prop in props.items() if "default" in prop} == {
+        "limit": 5,
+        "source": "work",
+        "priority": "low",
+    }
+    assert sum("default" in node for node in nodes) == 5  # those three and both addresses' postcode
     objects = [n for n in nodes if n.get("type") == "object"]
     assert len(objects) == 4  # the parameters, an attendee, an attendee's address, where
     assert all(n["additionalProperties"] is False and n["required"] == list(n["properties"]) for n in objects)
@@ -218,7 +229,11 @@ def test_a_literal_with_none_is_already_nullable_and_a_plain_union_is_not_inject
 
     schema, strict = schema_of(f)
     assert strict
-    assert schema["properties"]["mode"] == {"enum": ["a", None], "description": '(default: "a")'}
+    assert schema["properties"]["mode"] == {
+        "enum": ["a", None],
+        "description": '(default: "a")',
+        "default": "a",
+    }
     assert schema["properties"]["value"]["anyOf"] == [{"type": "integer"}, {"type": "string"}, NULL]
 
 
@@ -280,3 +295,27 @@ def test_definitions_are_copies_the_caller_cannot_corrupt() -> None:
     first.parameters["properties"].clear()
     assert tools.definitions()[0].parameters == only_tool(tools).parameters
     assert only_tool(tools).parameters["properties"] == {"city": {"type": "string"}}
+
+
+def test_defaults_are_kept_in_the_strict_schema_as_the_openai_sdk_keeps_them() -> None:
+    from openai.lib._pydantic import to_strict_json_schema
+
+    class Params(BaseModel):
+        query: str
+        limit: int = 5
+        source: Literal["work", "personal"] = "work"
+        date: str | None = None
+
+    sdk = to_strict_json_schema(Params)["properties"]
+    ours, strict = parameters_schema(Params)
+    assert strict
+    assert {name: prop.get("default") for name, prop in ours["properties"].items()} == {
+        name: prop.get("default") for name, prop in sdk.items()
+    }
+    assert [ours["properties"][name].get("default") for name in ("query", "limit", "source", "date")] == [
+        None,
+        5,
+        "work",
+        None,
+    ]
+    assert "default" not in ours["properties"]["date"]  # a None default is dropped, as the SDK drops it

@@ -11,7 +11,10 @@ from rtvoice import RealtimeAgent, Supervisor, Tools
 from rtvoice_gateway.numbers import CallDetails
 
 back_office = Tools()
-ORDERS = {"1001": "shipped on Monday, arriving Thursday", "1002": "waiting for the blue model to be restocked"}
+ORDERS = {
+    "1001": "shipped on Monday, arriving Thursday",
+    "1002": "waiting for the blue model to be restocked",
+}
 
 
 @back_office.action("Look up an order's status by its number")

@@ -41,7 +41,7 @@ from rtvoice.options import (
 )
 from rtvoice.providers import AzureOpenAIProvider, OpenAIProvider, RealtimeProvider
 from rtvoice.recording import CallRecorder
-from rtvoice.supervisor import Supervisor
+from rtvoice.supervisor import Supervisor, SupervisorSession
 from rtvoice.tools import Inject, ToolContext, ToolResult, Tools
 from rtvoice.usage import CostEstimate, PricingCatalog, UsageReport, UsageTracker
 from rtvoice.views import AgentResult
@@ -82,6 +82,7 @@ __all__ = [
     "SemanticVAD",
     "ServerVAD",
     "Supervisor",
+    "SupervisorSession",
     "ToolContext",
     "ToolError",
     "ToolResult",

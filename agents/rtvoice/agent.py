@@ -195,6 +195,8 @@ class RealtimeAgent:
                     "on_assistant_transcript_delta fires with audio transcripts too (0.7.0 needed text output)"
                 )
         self.handle_sigint = handle_sigint
+        self.injectables: dict[object, object] = {}
+        """Further objects tools receive through ``Inject[T]``, keyed by type (the gateway adds the call)."""
         self._session: AgentSession | None = None  # the session being prepared or run
         self._last_session: AgentSession | None = None
         self._running = False

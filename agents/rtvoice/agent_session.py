@@ -301,7 +301,10 @@ class AgentSession:
         conn = self._conn
         assert conn is not None
         context = ToolContext(
-            event_bus=self.agent.event_bus, context=self.agent.context, conversation_history=self.history
+            event_bus=self.agent.event_bus,
+            context=self.agent.context,
+            conversation_history=self.history,
+            extras=dict(self.agent.injectables),
         )
         self.agent.tool_calls.bind(tasks, self.core, self.execute, context)
         tasks.create_task(self._read(conn, speaker), name="rtvoice-reader")

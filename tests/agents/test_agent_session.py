@@ -398,3 +398,35 @@ async def test_sessions_share_their_provider_client_and_never_close_it(tmp_path:
         assert client.is_closed()
         assert shared.client() is not client  # a new one on demand
         await shared.aclose()
+
+
+class PhoneCall:
+    def __init__(self, sid: str) -> None:
+        self.sid = sid
+
+
+async def test_tools_receive_the_agent_injectables(tmp_path: Path) -> None:
+    from rtvoice import Inject, Tools
+    from rtvoice.testing import CallFunction
+
+    tools = Tools()
+    seen: list[str] = []
+
+    @tools.action("Which call is this?")
+    async def which_call(call: Inject[PhoneCall]) -> str:
+        seen.append(call.sid)
+        return call.sid
+
+    brain = ScriptedBrain([CallFunction("which_call", {}), Say("Done.")])
+    async with RealtimeSimulator(brain=brain, generation_speed=16) as sim:
+        mic, speaker = devices(tmp_path, ["Which call?"])
+        agent = RealtimeAgent(
+            audio_input=mic,
+            audio_output=speaker,
+            provider=provider(sim),
+            tools=tools,
+            turn_detection=ServerVAD(),
+        )
+        agent.injectables[PhoneCall] = PhoneCall("CA42")
+        result = await converse(agent)
+    assert result.error is None and seen == ["CA42"]

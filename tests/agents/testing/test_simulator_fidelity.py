@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from rtvoice.testing import RealtimeSimulator, Say, ScriptedBrain
+from rtvoice.testing import BrainContext, CallFunction, EchoBrain, RealtimeSimulator, Say, ScriptedBrain
 from rtvoice.testing.responses import AudioItem
 from rtvoice.testing.timing import Timing
 from support.realtime import SimClient, connect
@@ -212,3 +212,26 @@ async def test_retrieve_of_a_text_reply_in_progress_has_the_text_so_far() -> Non
         part = events[-1]["item"]["content"][0]
         assert part == {"type": "output_text", "text": said}
         assert said and said != WORDS
+
+
+def ctx(text: str, tools: tuple[str, ...], last: str = "message") -> BrainContext:
+    return BrainContext(
+        trigger="audio",
+        last_user_text=text,
+        last_item_type=last,
+        function_outputs=(),
+        instructions="",
+        tools=tools,
+        response_index=0,
+    )
+
+
+def test_the_echo_brain_calls_a_tool_it_is_asked_to_call() -> None:
+    brain = EchoBrain()
+    asked = 'Please call get_weather {"city": "Paris"}'
+    assert brain(ctx(asked, ("get_weather",))) == [CallFunction("get_weather", {"city": "Paris"})]
+    assert brain(ctx("Call hang_up now.", ("hang_up",))) == [CallFunction("hang_up", {})]
+    # Not offered, only mentioned, or a prefix of another name: an echo, as before.
+    assert brain(ctx(asked, ())) == [Say(asked)]
+    assert brain(ctx("What is get_weather?", ("get_weather",))) == [Say("What is get_weather?")]
+    assert brain(ctx("call get_weather_now", ("get_weather",))) == [Say("call get_weather_now")]

@@ -13,9 +13,11 @@ import json
 import threading
 import time
 
+import pytest
 from websockets.asyncio.client import connect as ws_connect
 
 from rtvoice.testing import RealtimeSimulator, Say, ScriptedBrain
+from rtvoice.testing.speech_cache import SpeechCache
 from rtvoice.testing.timing import Timing
 from support.realtime import connect
 from support.timing import seconds
@@ -147,3 +149,35 @@ async def test_appended_audio_is_not_kept_and_events_are_bounded() -> None:
         appends = [e for e in session.received if e.type == "input_audio_buffer.append"]
         assert appends and all(getattr(e, "audio", None) == "" for e in appends)
         assert session.received[-1].type == "input_audio_buffer.clear"
+
+
+async def test_the_speech_cache_dedupes_syntheses_in_flight_and_survives_failures() -> None:
+    started = threading.Event()
+    release = threading.Event()
+    calls: list[str] = []
+
+    def gated(text: str, rate: int, speed: float) -> bytes:
+        calls.append(text)
+        if text == "fails":
+            raise RuntimeError("espeak-ng exited with status 1")
+        started.set()
+        release.wait(10)
+        return tone(text, rate, speed)
+
+    cache = SpeechCache(gated, max_bytes=1_000_000, threads=2)
+    cache.open()
+    try:
+        first = asyncio.create_task(cache.prepare([("hello there", 24000, 1.0)]))
+        second = asyncio.create_task(cache.prepare([("hello there", 24000, 1.0), ("fails", 24000, 1.0)]))
+        await asyncio.to_thread(started.wait, 10)
+        release.set()
+        await asyncio.gather(first, second)  # a failure ahead of time is not raised here
+        assert calls.count("hello there") == 1
+        assert cache.get("hello there", 24000, 1.0) == tone("hello there", 24000, 1.0)
+        assert len(cache) == 1
+        with pytest.raises(RuntimeError, match="espeak-ng"):  # ...but where the audio is needed
+            cache.get("fails", 24000, 1.0)
+    finally:
+        release.set()
+        cache.close()
+    assert len(cache) == 0

@@ -21,6 +21,7 @@ from rtvoice.testing.simulator import (
     add_client_message_observer,
     remove_client_message_observer,
 )
+from rtvoice.testing.timing import Timing
 from rtvoice.testing.validation import ApiError, parse_client_event
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "ScriptedBrain",
     "ScriptedCall",
     "Step",
+    "Timing",
     "Turn",
     "add_client_message_observer",
     "parse_client_event",

@@ -4,7 +4,8 @@ A brain is any callable that takes a :class:`BrainContext` and returns the outpu
 list of :class:`Say` and :class:`CallFunction` steps, each becoming one output item. Three ready brains:
 
 * :class:`EchoBrain` (the default) answers every user turn: text input is repeated, a caller's audio
-  turn is answered with its (scripted) transcript, a function output is read back.
+  turn is answered with its (scripted) transcript, a function output is read back; a user turn that
+  says "call NAME" of an available function tool calls it (a client's tools work without a script).
 * :class:`ScriptedBrain` follows a list of turns, one per response, then falls back to another brain.
 * any function ``(BrainContext) -> list[Step]``.
 """
@@ -12,6 +13,7 @@ list of :class:`Say` and :class:`CallFunction` steps, each becoming one output i
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
@@ -86,6 +88,10 @@ Brain: TypeAlias = Callable[[BrainContext], Sequence[Step]]
 class EchoBrain:
     """The default brain: it answers every turn with what it was told.
 
+    A user turn that says "call NAME" for one of the response's function tools (e.g. "Please call
+    get_weather {"city": "Paris"}") calls that tool instead, with the JSON object in the text as its
+    arguments (``{}`` without one); the function's output is then read back.
+
     Args:
         prefix: put before the echo of a user turn, e.g. ``"You said: "``.
     """
@@ -98,8 +104,30 @@ class EchoBrain:
         if ctx.function_outputs and ctx.last_item_type == "function_call_output":
             return [Say(" ".join(output for _, output in ctx.function_outputs))]
         if ctx.last_user_text:
+            call = _named_tool_call(ctx)
+            if call is not None:
+                return [call]
             return [Say(f"{self.prefix}{ctx.last_user_text}")]
         return [Say("I'm listening.")]
+
+
+def _named_tool_call(ctx: BrainContext) -> CallFunction | None:
+    if ctx.last_item_type != "message":
+        return None
+    text = ctx.last_user_text
+    for name in ctx.tools:
+        if re.search(rf"\bcall {re.escape(name)}(?![\w-])", text, re.IGNORECASE):
+            start, end = text.find("{"), text.rfind("}")
+            arguments: dict[str, Any] = {}
+            if 0 <= start < end:
+                try:
+                    parsed = json.loads(text[start : end + 1])
+                except ValueError:
+                    parsed = None
+                if isinstance(parsed, dict):
+                    arguments = parsed
+            return CallFunction(name, arguments)
+    return None
 
 
 class ScriptedBrain:

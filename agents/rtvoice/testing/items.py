@@ -246,10 +246,20 @@ def create_item(
 def truncate_item(items: list[Item], event: ConversationItemTruncateEvent) -> AudioItem:
     """Check a ``conversation.item.truncate`` and cut the item's audio (and drop its transcript).
 
+    The item keeps the cut from then on, even while its response is still streaming: audio generated
+    after the truncate is sent but not stored, so a later truncate is checked against the cut.
+
     Raises:
         ApiError: the server would refuse the event (the item is left unchanged).
     """
-    item = require_item(items, event.item_id, "item_id")
+    item = find_item(items, event.item_id)
+    if item is None:
+        # The code public clients special-case for this race (truncating an item the server dropped).
+        raise ApiError(
+            "item_truncate_invalid_item_id",
+            f"Item with item_id '{event.item_id}' not found.",
+            "item_id",
+        )
     if not isinstance(item, AudioItem) or item.modality != "audio":
         raise ApiError(
             "unsupported_content_type", "Only model output audio messages can be truncated", "item_id"
@@ -267,6 +277,8 @@ def truncate_item(items: list[Item], event: ConversationItemTruncateEvent) -> Au
             "audio_end_ms",
         )
     item.audio_ms = float(event.audio_end_ms)
-    # The server deletes the transcript of a truncated item (reference §3).
+    # The server deletes the transcript of a truncated item (reference §3). An item still streaming keeps
+    # the cut: audio generated afterwards is still sent but no longer added (docs/simulator.md).
     item.transcript = ""
+    item.truncated = True
     return item

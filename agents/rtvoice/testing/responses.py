@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from rtvoice.testing.brain import CallFunction, Say, Step
 
-__all__ = ["AudioItem", "FunctionCallItem", "SimulatedResponse", "Usage", "count_text_tokens"]
+__all__ = ["AudioItem", "Burst", "FunctionCallItem", "SimulatedResponse", "Usage", "count_text_tokens"]
 
 #: Simulated token rates (the API does not publish its audio tokenisation; these are round figures of
 #: the right order: about 10 tokens per second of caller audio, 20 per second of generated audio).
@@ -39,13 +39,26 @@ def count_text_tokens(text: str) -> int:
 
 @dataclass
 class AudioItem:
-    """An assistant message as the server stores it: audio duration and transcript (or text)."""
+    """An assistant message as the server stores it: audio duration and transcript (or text).
+
+    Attributes:
+        said: the text streamed so far (transcript or text deltas), whatever truncation did.
+        truncated: a ``conversation.item.truncate`` cut the item; audio generated afterwards is still sent
+            but no longer added to it, and its transcript stays deleted.
+        audio_source: gives the item's whole audio in the output format (it is re-synthesised, from a
+            cache, when ``conversation.item.retrieve`` asks for it; the simulator keeps no audio bytes).
+        bytes_per_ms: of the output format.
+    """
 
     id: str
     modality: Literal["audio", "text"]
     transcript: str
     audio_ms: float = 0.0
     status: Literal["in_progress", "completed", "incomplete"] = "in_progress"
+    said: str = ""
+    truncated: bool = False
+    audio_source: Callable[[], bytes] | None = field(default=None, repr=False)
+    bytes_per_ms: int = 48
 
     def to_wire(self) -> dict[str, Any]:
         """The item without its audio, as ``conversation.item.*`` and ``response.output_item.*`` carry it."""
@@ -55,6 +68,26 @@ class AudioItem:
                 content = [{"type": "output_audio", "transcript": self.transcript}]
             else:
                 content = [{"type": "output_text", "text": self.transcript}]
+        return self._wire(content)
+
+    def retrieved_wire(self) -> dict[str, Any]:
+        """The item as ``conversation.item.retrieved`` carries it: with its audio (base64, cut to
+        :attr:`audio_ms`) and, while it is still streaming, the content generated so far."""
+        if self.modality == "text":
+            return self._wire([{"type": "output_text", "text": self.transcript or self.said}])
+        audio = self.audio_source() if self.audio_source is not None else b""
+        end = int(self.audio_ms * self.bytes_per_ms)
+        if self.bytes_per_ms > 8:
+            end -= end % 2  # PCM16: whole samples
+        transcript = "" if self.truncated else (self.transcript or self.said)
+        part = {
+            "type": "output_audio",
+            "audio": base64.b64encode(audio[:end]).decode("ascii"),
+            "transcript": transcript,
+        }
+        return self._wire([part])
+
+    def _wire(self, content: list[dict[str, Any]]) -> dict[str, Any]:
         return {
             "id": self.id,
             "object": "realtime.item",
@@ -126,6 +159,28 @@ Synthesize = Callable[[str], bytes]
 NewId = Callable[[str], str]
 
 
+@dataclass(frozen=True)
+class Burst:
+    """The next events of a response for the shell to send, and how much was generated (for pacing).
+
+    Attributes:
+        events: the server events, in order.
+        audio_ms: audio carried by the burst's audio delta.
+        text_tokens: text (or function-call argument) tokens carried by the burst.
+    """
+
+    events: list[dict[str, Any]]
+    audio_ms: float = 0.0
+    text_tokens: int = 0
+
+
+class _Thinking:
+    """Marks, in the event stream, where the model starts generating."""
+
+
+_THINKING = _Thinking()
+
+
 @dataclass
 class SimulatedResponse:
     """One response, planned at start and streamed event by event.
@@ -164,9 +219,14 @@ class SimulatedResponse:
 
     items: list[AudioItem | FunctionCallItem] = field(default_factory=list, init=False)
     status: Literal["in_progress", "completed", "cancelled"] = field(default="in_progress", init=False)
-    _events: Iterator[dict[str, Any]] = field(init=False)
+    _events: Iterator[dict[str, Any] | _Thinking] = field(init=False)
     _open: dict[str, Any] = field(default_factory=dict, init=False)
     _finished: bool = field(default=False, init=False)
+    #: ``response.created`` went out and the model has not produced its first output yet: the shell
+    #: waits the time to first output before pulling the next burst.
+    thinking: bool = field(default=False, init=False)
+    #: The first burst (``response.created``) has been taken.
+    started: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         self._events = self._stream()
@@ -203,18 +263,40 @@ class SimulatedResponse:
         """The assistant message items of this response."""
         return [item for item in self.items if isinstance(item, AudioItem)]
 
-    def next_events(self) -> tuple[list[dict[str, Any]], float]:
-        """The next burst of events: up to and including the next audio delta.
+    @property
+    def speech_texts(self) -> list[str]:
+        """What this response will speak (for the shell to synthesise ahead, off its event loop)."""
+        if self.modality != "audio":
+            return []
+        return [step.text for step in self.steps if isinstance(step, Say)]
 
-        Returns:
-            The events, and the milliseconds of audio they carry (for pacing).
+    @property
+    def first_output(self) -> Literal["audio", "text"]:
+        """Which time to first output applies: audio, unless the response is text or starts with a call."""
+        if self.modality == "text" or (self.steps and isinstance(self.steps[0], CallFunction)):
+            return "text"
+        return "audio"
+
+    def next_events(self) -> Burst:
+        """The next burst of events: up to and including the next delta (audio, text or arguments).
+
+        The first burst is ``response.created`` and ``rate_limits.updated``: there the model starts
+        thinking (:attr:`thinking` is set until the next burst is taken).
         """
+        self.thinking = False
+        self.started = True
         burst: list[dict[str, Any]] = []
         for event in self._events:
+            if isinstance(event, _Thinking):
+                self.thinking = True
+                return Burst(burst)
             burst.append(event)
-            if event["type"] == "response.output_audio.delta":
-                return burst, self._open.get("last_chunk_ms", 0.0)
-        return burst, 0.0
+            kind = event["type"]
+            if kind == "response.output_audio.delta":
+                return Burst(burst, audio_ms=self._open.get("last_chunk_ms", 0.0))
+            if kind in ("response.output_text.delta", "response.function_call_arguments.delta"):
+                return Burst(burst, text_tokens=count_text_tokens(event["delta"]))
+        return Burst(burst)
 
     def cancel(self, reason: Literal["turn_detected", "client_cancelled"]) -> list[dict[str, Any]]:
         """End the response now: close the open parts and emit ``response.done`` (cancelled).
@@ -262,7 +344,9 @@ class SimulatedResponse:
 
     def _close_content(self, item: AudioItem, text: str) -> list[dict[str, Any]]:
         self._open["part_open"] = False
-        item.transcript = text
+        if not item.truncated:
+            # A truncated item keeps its transcript deleted; the wire still carries what was generated.
+            item.transcript = text
         where = {
             "response_id": self.id,
             "item_id": item.id,
@@ -314,7 +398,7 @@ class SimulatedResponse:
             self.previous_item_id = item.id
         return events
 
-    def _stream(self) -> Iterator[dict[str, Any]]:
+    def _stream(self) -> Iterator[dict[str, Any] | _Thinking]:
         yield self._event("response.created", response=self._response_object("in_progress"))
         yield self._event(
             "rate_limits.updated",
@@ -323,6 +407,7 @@ class SimulatedResponse:
                 {"name": "tokens", "limit": 40000, "remaining": 35904, "reset_seconds": 6.144},
             ],
         )
+        yield _THINKING
         for step in self.steps:
             if isinstance(step, Say):
                 yield from self._stream_message(step.text)
@@ -332,7 +417,13 @@ class SimulatedResponse:
         yield self._done_event("completed", None)
 
     def _stream_message(self, text: str) -> Iterator[dict[str, Any]]:
-        item = AudioItem(id=self.new_id("item"), modality=self.modality, transcript="")
+        item = AudioItem(
+            id=self.new_id("item"),
+            modality=self.modality,
+            transcript="",
+            audio_source=(lambda: self.synthesize(text)) if self.modality == "audio" else None,
+            bytes_per_ms=self.bytes_per_ms,
+        )
         yield from self._add_item(item)
         where = {
             "response_id": self.id,
@@ -348,6 +439,7 @@ class SimulatedResponse:
             for i, word in enumerate(words):
                 delta = word if i == 0 else f" {word}"
                 self._open["spoken"] += delta
+                item.said += delta
                 yield self._event("response.output_text.delta", **where, delta=delta)
         else:
             yield self._event(
@@ -366,9 +458,12 @@ class SimulatedResponse:
                     delta = delta if said == 0 else f" {delta}"
                     said = upto
                     self._open["spoken"] += delta
+                    item.said += delta
                     yield self._event("response.output_audio_transcript.delta", **where, delta=delta)
                 chunk_ms = len(chunk) / self.bytes_per_ms
-                item.audio_ms += chunk_ms
+                if not item.truncated:
+                    # After a truncate the item keeps the cut: later audio is sent, not stored.
+                    item.audio_ms += chunk_ms
                 self._open["last_chunk_ms"] = chunk_ms
                 yield self._event(
                     "response.output_audio.delta", **where, delta=base64.b64encode(chunk).decode("ascii")

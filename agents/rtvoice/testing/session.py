@@ -30,7 +30,7 @@ import random
 import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from openai.types.realtime import (
     ConversationItemCreateEvent,
@@ -61,6 +61,8 @@ from rtvoice.testing.items import (
     truncate_item,
 )
 from rtvoice.testing.responses import (
+    AudioItem,
+    Burst,
     FunctionCallItem,
     SimulatedResponse,
     Usage,
@@ -72,12 +74,24 @@ from rtvoice.testing.session_config import (
     check_session_update,
     deep_merge,
     default_config,
+    normalize_turn_detection,
 )
 from rtvoice.testing.vad import SpeechStarted, SpeechStopped
 from rtvoice.testing.validation import ApiError, ClientEvent, parse_client_event
 from rtvoice_codecs import pcm16_to_alaw, pcm16_to_ulaw
 
-__all__ = ["DEFAULT_INSTRUCTIONS", "IdFactory", "SimulatedSession", "UserItem"]
+T = TypeVar("T")
+_APPEND = InputAudioBufferAppendEvent(type="input_audio_buffer.append", audio="")
+
+__all__ = ["DEFAULT_INSTRUCTIONS", "IdFactory", "SimulatedSession", "UserItem", "append_bounded"]
+
+
+def append_bounded(items: list[T], item: T, limit: int) -> None:
+    """Append ``item`` and keep about the newest ``limit`` (the oldest go in batches of ``limit // 8``,
+    so the cost per append stays constant; the list never exceeds ``limit + limit // 8 + 1``)."""
+    items.append(item)
+    if len(items) > limit + limit // 8:
+        del items[: len(items) - limit]
 
 
 class IdFactory:
@@ -112,6 +126,12 @@ class SimulatedSession:
         late_transcripts: send input transcriptions after the response they triggered (the real API
             sends them whenever the ASR model finishes, before or after).
         synthesize: text → PCM16 at a sample rate (defaults to espeak-ng speech, or tones without it).
+        history: how many client events :attr:`received` and errors :attr:`errors_sent` keep (the newest);
+            appended audio is kept as the event without its audio, so a long call stays small.
+        created_at_once: a new response's ``response.created`` is returned with the event that started
+            it, as the real API sends it (the output follows after the thinking time). False leaves it
+            for :meth:`next_response_events`, in one burst with the first output (the simulator does
+            that when its timing has no thinking time, as it always did).
     """
 
     model: str
@@ -126,6 +146,9 @@ class SimulatedSession:
         default=lambda text, rate, speed: speech.synthesize(text, sample_rate=rate, speed=speed)
     )
 
+    history: int = 10_000
+    created_at_once: bool = True
+
     config: dict[str, Any] = field(init=False)
     items: list[Item] = field(default_factory=list, init=False)
     response: SimulatedResponse | None = field(default=None, init=False)
@@ -133,6 +156,9 @@ class SimulatedSession:
     utterances: int = field(default=0, init=False)
     received: list[ClientEvent] = field(default_factory=list, init=False)
     errors_sent: list[ApiError] = field(default_factory=list, init=False)
+    #: ``(text, sample_rate, speed)`` of what the active response will speak (the shell synthesises them
+    #: off its event loop before streaming).
+    speech_requests: list[tuple[str, int, float]] = field(default_factory=list, init=False)
 
     _audio: InputAudioBuffer = field(default_factory=InputAudioBuffer, init=False)
     _pending_user_item: str | None = field(default=None, init=False)
@@ -159,7 +185,7 @@ class SimulatedSession:
         return {"type": type_, "event_id": self.new_id("event"), **fields}
 
     def _error(self, error: ApiError) -> dict[str, Any]:
-        self.errors_sent.append(error)
+        append_bounded(self.errors_sent, error, self.history)
         return self._event("error", error=error.to_wire())
 
     @property
@@ -188,7 +214,12 @@ class SimulatedSession:
             event = parse_client_event(text)
         except ApiError as exc:
             return [self._error(exc)]
-        self.received.append(event)
+        if isinstance(event, InputAudioBufferAppendEvent):
+            # Keep the event, not its audio: 50 appends a second would otherwise pile up megabytes.
+            kept = _APPEND if event.event_id is None else event.model_copy(update={"audio": ""})
+            append_bounded(self.received, kept, self.history)
+        else:
+            append_bounded(self.received, event, self.history)
         try:
             return self._dispatch(event)
         except ApiError as exc:
@@ -211,7 +242,8 @@ class SimulatedSession:
             return self._item_delete(event)
         if isinstance(event, ConversationItemRetrieveEvent):
             item = require_item(self.items, event.item_id, "item_id")
-            return [self._event("conversation.item.retrieved", item=item.to_wire())]
+            wire = item.retrieved_wire() if isinstance(item, AudioItem) else item.to_wire()
+            return [self._event("conversation.item.retrieved", item=wire)]
         if isinstance(event, InputAudioBufferCommitEvent):
             return self._commit(manual=True)
         if isinstance(event, InputAudioBufferClearEvent):
@@ -232,8 +264,13 @@ class SimulatedSession:
         check_session_update(
             self.config, update, model=self.model, assistant_audio_sent=self._assistant_audio_sent
         )
+        # The real API accepts a model in session.update and ignores it: the URL's model stays (pipecat
+        # #2801 and #3000; the agents SDK sends its model in every update). session.updated shows it.
+        update.pop("model", None)
         old_input = self.config["audio"]["input"]
-        self.config = deep_merge(self.config, update)
+        merged = deep_merge(self.config, update)
+        td = normalize_turn_detection(merged["audio"]["input"].get("turn_detection"))
+        self.config = deep_merge(merged, {"audio": {"input": {"turn_detection": td}}})
         new_input = self.config["audio"]["input"]
         if new_input.get("turn_detection") != old_input.get("turn_detection") or new_input.get(
             "format"
@@ -454,9 +491,13 @@ class SimulatedSession:
             metadata=params.get("metadata"),
         )
         self.response = response
+        self.speech_requests = [(text, rate, speed) for text in response.speech_texts]
         self.responses_started += 1
         self._last_trigger = trigger
-        return []
+        if not self.created_at_once:
+            return []
+        # response.created answers at once; the output follows after the model's thinking time.
+        return response.next_events().events
 
     def _finish_response(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if self.response is not None and self.response.finished:
@@ -467,16 +508,18 @@ class SimulatedSession:
             self._deferred = []
         return events
 
-    def next_response_events(self) -> tuple[list[dict[str, Any]], float]:
-        """The next burst of the active response (for the shell to send), and the audio ms it carries.
+    def next_response_events(self) -> Burst:
+        """The next burst of the active response, for the shell to send and pace.
 
         Returns:
-            ``([], 0.0)`` when no response is active.
+            An empty burst when no response is active.
         """
         if self.response is None:
-            return [], 0.0
-        events, audio_ms = self.response.next_events()
-        return self._finish_response(events), audio_ms
+            return Burst([])
+        burst = self.response.next_events()
+        return Burst(
+            self._finish_response(burst.events), audio_ms=burst.audio_ms, text_tokens=burst.text_tokens
+        )
 
     @property
     def input_ms(self) -> float:

@@ -3,7 +3,7 @@
 The session object starts as :func:`default_config` (what ``session.created`` carries) and changes only by
 valid ``session.update`` events, merged field by field by :func:`deep_merge` (``null`` clears; a typed
 object that changes its ``type`` is replaced). :func:`check_session_update` refuses what the API refuses,
-with the API's code, message and ``param``: a changed session type or model, an unsupported modality
+with the API's code, message and ``param``: a changed session type, an unsupported modality
 combination, a voice change once assistant audio exists, a speed outside 0.25–1.5 and a VAD threshold
 outside 0–1. :func:`audio_format` and :func:`vad_settings` read the audio parts of a config.
 """
@@ -22,6 +22,7 @@ __all__ = [
     "check_session_update",
     "deep_merge",
     "default_config",
+    "normalize_turn_detection",
     "vad_settings",
 ]
 
@@ -80,6 +81,38 @@ def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, dict) and isinstance(out.get(key), dict) and same_kind:
             out[key] = deep_merge(out[key], value)
         else:
+            out[key] = value
+    return out
+
+
+_SERVER_VAD_DEFAULTS: dict[str, Any] = {
+    "threshold": 0.5,
+    "prefix_padding_ms": 300,
+    "silence_duration_ms": 200,
+    "idle_timeout_ms": None,
+    "create_response": True,
+    "interrupt_response": True,
+}
+_SEMANTIC_VAD_DEFAULTS: dict[str, Any] = {
+    "eagerness": "auto",
+    "create_response": True,
+    "interrupt_response": True,
+}
+
+
+def normalize_turn_detection(td: Any) -> Any:
+    """A ``turn_detection`` object with the defaults the API fills in (as ``session.updated`` echoes it).
+
+    ``server_vad`` gets threshold, padding, silence, idle timeout, ``create_response`` and
+    ``interrupt_response``; ``semantic_vad`` gets ``eagerness: "auto"``, ``create_response`` and
+    ``interrupt_response``. Anything else (``None``) is returned as is.
+    """
+    if not isinstance(td, dict):
+        return td
+    defaults = _SEMANTIC_VAD_DEFAULTS if td.get("type") == "semantic_vad" else _SERVER_VAD_DEFAULTS
+    out = dict(td)
+    for key, value in defaults.items():
+        if out.get(key) is None:
             out[key] = value
     return out
 
@@ -146,13 +179,7 @@ def check_session_update(
             f"'{config['type']}' session, and its type cannot change.",
             "session.type",
         )
-    if "model" in update and update["model"] != model:
-        raise ApiError(
-            "invalid_value",
-            f"Invalid value: '{update['model']}'. The model is fixed by the connection URL "
-            f"('{model}') and cannot be updated.",
-            "session.model",
-        )
+    # A "model" is accepted and ignored (the session keeps the URL's model): see SimulatedSession.
     check_output_modalities(update.get("output_modalities"), "session.output_modalities")
     output = (update.get("audio") or {}).get("output") or {}
     if "voice" in output and output["voice"] != config["audio"]["output"]["voice"]:

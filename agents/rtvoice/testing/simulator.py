@@ -8,8 +8,10 @@ The unmodified openai SDK connects to it::
             ...
 
 The protocol decisions live in :mod:`rtvoice.testing.session` (no I/O). This module is the shell: the
-handshake (path, model, key), one reader per connection, the pacing of response audio (faster than real
-time, in bursts, as the real API sends it), the session length cap and the injected faults.
+handshake (path, model, key), one reader per connection, the pacing of responses (a :class:`Timing`: time
+to first output, audio faster than real time in bursts, text at a token rate), speech synthesis off the
+event loop (:class:`~rtvoice.testing.speech_cache.SpeechCache`), the session length cap and the injected
+faults. What it remembers about past connections is bounded (``history``).
 
 Order of server events is the order in which the session produced them: every computation and the sends
 that follow it happen under one per-connection lock, so a response burst can never overtake the
@@ -35,10 +37,20 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from rtvoice.testing import speech
 from rtvoice.testing.brain import Brain, EchoBrain
-from rtvoice.testing.session import IdFactory, SimulatedSession
+from rtvoice.testing.responses import Burst
+from rtvoice.testing.session import IdFactory, SimulatedSession, append_bounded
+from rtvoice.testing.speech_cache import SpeechCache
+from rtvoice.testing.timing import Timing
 
-__all__ = ["Faults", "RealtimeSimulator", "add_client_message_observer", "remove_client_message_observer"]
+__all__ = [
+    "Faults",
+    "RealtimeSimulator",
+    "Timing",
+    "add_client_message_observer",
+    "remove_client_message_observer",
+]
 
 log = logging.getLogger("rtvoice.testing.simulator")
 
@@ -104,13 +116,22 @@ class RealtimeSimulator:
             ``brain``.
         user_transcripts: the k-th caller utterance of a session is heard as the k-th text.
         max_session_seconds: the session length cap; the server closes with 1001 when it is reached.
-        generation_speed: how much faster than real time response audio is sent (bursts of ``chunk_ms``).
+        timing: the pace of responses (time to first output, audio and text rates, a scale). Default:
+            :meth:`Timing.fast` (no thinking time, audio 4x real time, text at once), which keeps tests
+            fast; ``Timing.realistic()`` is the real API's pace, ``Timing.realistic(scale=0.1)`` the same
+            shape ten times faster. A brain with a ``timing`` attribute paces its own responses.
+        generation_speed: overrides ``timing.audio_speed`` (how much faster than real time audio is sent).
         chunk_ms: audio per ``response.output_audio.delta``.
-        first_audio_delay_ms: the model's "thinking" time before a response's first event.
+        first_audio_delay_ms: overrides the timing's time to first output (audio and text).
         late_transcripts: send input transcriptions after the response they triggered.
         faults: faults to inject on every connection.
         seed: seeds the ids, so a run can be replayed.
-        synthesize: text → PCM16 at a sample rate and speed (default: espeak-ng, or tones without it).
+        synthesize: text → PCM16 at a sample rate and speed (default: espeak-ng, or tones without it). It
+            runs on the simulator's worker threads, so it must not touch the event loop.
+        history: how many past sessions, close codes and close times the simulator keeps (the newest),
+            and how many client events each session keeps.
+        speech_cache_bytes: synthesised audio kept for reuse across connections (least recent dropped).
+        speech_threads: worker threads for speech synthesis.
     """
 
     def __init__(
@@ -123,13 +144,17 @@ class RealtimeSimulator:
         brain_factory: Callable[[], Brain] | None = None,
         user_transcripts: Sequence[str] = (),
         max_session_seconds: float = 3600.0,
-        generation_speed: float = 4.0,
+        timing: Timing | None = None,
+        generation_speed: float | None = None,
         chunk_ms: int = 100,
-        first_audio_delay_ms: float = 0.0,
+        first_audio_delay_ms: float | None = None,
         late_transcripts: bool = False,
         faults: Faults | None = None,
         seed: int | None = None,
         synthesize: Callable[[str, int, float], bytes] | None = None,
+        history: int = 1000,
+        speech_cache_bytes: int = 64 * 1024 * 1024,
+        speech_threads: int = 2,
     ) -> None:
         self.host = host
         self.port = port
@@ -137,17 +162,39 @@ class RealtimeSimulator:
         self._brain_factory: Callable[[], Brain] = brain_factory or (lambda: brain or EchoBrain())
         self.user_transcripts = list(user_transcripts)
         self.max_session_seconds = max_session_seconds
-        self.generation_speed = generation_speed
+        timing = timing or Timing.fast()
+        if generation_speed is not None:
+            timing = Timing(
+                timing.first_audio_ms,
+                timing.first_text_ms,
+                generation_speed,
+                timing.text_tokens_per_second,
+                timing.scale,
+            )
+        if first_audio_delay_ms is not None:
+            timing = Timing(
+                first_audio_delay_ms,
+                first_audio_delay_ms,
+                timing.audio_speed,
+                timing.text_tokens_per_second,
+                timing.scale,
+            )
+        #: The pace of responses (a brain's own ``timing`` wins for its responses).
+        self.timing = timing
         self.chunk_ms = chunk_ms
-        self.first_audio_delay_ms = first_audio_delay_ms
         self.late_transcripts = late_transcripts
         self.faults = faults or Faults()
         self._ids = IdFactory(seed)
-        self._synthesize = synthesize
+        self.history = history
+        synthesize = synthesize or (
+            lambda text, rate, speed: speech.synthesize(text, sample_rate=rate, speed=speed)
+        )
+        #: Synthesised replies, shared by every connection (see :class:`SpeechCache`).
+        self.speech = SpeechCache(synthesize, max_bytes=speech_cache_bytes, threads=speech_threads)
         self._server: Server | None = None
-        #: Every session this simulator served, in connection order (inspect them in tests).
+        #: The sessions this simulator served, in connection order (about the newest ``history``).
         self.sessions: list[SimulatedSession] = []
-        #: Close codes of finished connections, in order.
+        #: Close codes of finished connections, in order (about the newest ``history``).
         self.close_codes: list[int | None] = []
         #: ``time.monotonic()`` when each connection's close began on the server side (a fault, the
         #: session cap, or the client's close), in order; tests measure how fast clients react.
@@ -177,9 +224,15 @@ class RealtimeSimulator:
         sock = next(iter(self._server.sockets))
         return int(sock.getsockname()[1])
 
+    @property
+    def generation_speed(self) -> float:
+        """How many times faster than real time response audio is sent (``timing.audio_speed``)."""
+        return self.timing.audio_speed
+
     async def start(self) -> None:
         """Start listening."""
         self._idle.set()
+        self.speech.open()
         self._server = await serve(
             self._handle,
             self.host,
@@ -195,6 +248,7 @@ class RealtimeSimulator:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+        self.speech.close()
 
     async def wait_idle(self) -> None:
         """Wait until no connection is open (the client went away and the server finished the session)."""
@@ -256,7 +310,7 @@ class RealtimeSimulator:
         try:
             await self._serve_connection(ws)
         finally:
-            self.close_codes.append(ws.close_code)
+            append_bounded(self.close_codes, ws.close_code, self.history)
             self._connections_open -= 1
             if self._connections_open == 0:
                 self._idle.set()
@@ -274,26 +328,26 @@ class RealtimeSimulator:
             return
         query = parse_qs(url.query)
         model = (query.get("model") or ["gpt-realtime"])[0]
-        kwargs: dict[str, Any] = {}
-        if self._synthesize is not None:
-            kwargs["synthesize"] = self._synthesize
+        brain = self._brain_factory()
+        timing = self._timing_of(brain)
         session = SimulatedSession(
             model=model,
             now=time.time(),
             max_session_seconds=self.max_session_seconds,
-            brain=self._brain_factory(),
+            brain=brain,
             user_transcripts=self.user_transcripts,
             new_id=self._ids,
             chunk_ms=self.chunk_ms,
             late_transcripts=self.late_transcripts,
-            **kwargs,
+            synthesize=self.speech.get,
+            created_at_once=timing.thinks,
         )
-        self.sessions.append(session)
+        append_bounded(self.sessions, session, self.history)
         link = _Link(ws, self.faults)
         response_ready = asyncio.Event()
         try:
             async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(self._stream_responses(session, link, response_ready))
+                tasks.create_task(self._stream_responses(session, timing, link, response_ready))
                 tasks.create_task(self._expire(link))
                 async with link.lock:
                     await link.send_all(session.created_events())
@@ -304,7 +358,8 @@ class RealtimeSimulator:
         except* ConnectionClosed:
             pass
         finally:
-            self.close_times.append(link.closed_at if link.closed_at is not None else time.monotonic())
+            closed_at = link.closed_at if link.closed_at is not None else time.monotonic()
+            append_bounded(self.close_times, closed_at, self.history)
 
     async def _read(
         self, ws: ServerConnection, session: SimulatedSession, link: _Link, response_ready: asyncio.Event
@@ -320,22 +375,44 @@ class RealtimeSimulator:
                 if link.closed:
                     return
 
+    def _timing_of(self, brain: Brain) -> Timing:
+        own = getattr(brain, "timing", None)
+        return own if isinstance(own, Timing) else self.timing
+
     async def _stream_responses(
-        self, session: SimulatedSession, link: _Link, response_ready: asyncio.Event
+        self, session: SimulatedSession, timing: Timing, link: _Link, response_ready: asyncio.Event
     ) -> None:
         while True:
             await response_ready.wait()
-            if self.first_audio_delay_ms:
-                await asyncio.sleep(self.first_audio_delay_ms / 1000)
-            while session.response is not None:
+            while (response := session.response) is not None:
+                if response.thinking or not response.started:
+                    # The model thinks; meanwhile its speech is synthesised off the event loop.
+                    think = timing.first_output_seconds(response.first_output) if response.thinking else 0
+                    await asyncio.gather(
+                        asyncio.sleep(think), self.speech.prepare(list(session.speech_requests))
+                    )
                 async with link.lock:
-                    events, audio_ms = session.next_response_events()
-                    await link.send_all(events)
+                    if session.response is not response:
+                        continue  # cancelled while thinking (a new one may have started)
+                    burst = session.next_response_events()
+                    if response.thinking and not timing.thinks:
+                        # No thinking time: response.created goes out with the first output.
+                        more = session.next_response_events()
+                        burst = Burst(burst.events + more.events, more.audio_ms, more.text_tokens)
+                    await link.send_all(burst.events)
                 if link.closed:
                     return
-                # Audio goes out faster than real time, in bursts: one chunk, then a shorter pause.
-                await asyncio.sleep(audio_ms / 1000 / self.generation_speed if audio_ms else 0)
+                await asyncio.sleep(self._pause(timing, burst))
             response_ready.clear()
+
+    @staticmethod
+    def _pause(timing: Timing, burst: Burst) -> float:
+        # Audio goes out faster than real time, in bursts: one chunk, then a shorter pause; text at a rate.
+        if burst.audio_ms:
+            return timing.audio_seconds(burst.audio_ms)
+        if burst.text_tokens:
+            return timing.text_seconds(burst.text_tokens)
+        return 0.0
 
     async def _expire(self, link: _Link) -> None:
         await asyncio.sleep(self.max_session_seconds)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
 import signal
 from collections.abc import Iterator
@@ -15,13 +16,13 @@ from typing import Any
 import pytest
 from openai.types.realtime import (
     ConversationItemCreateEvent,
-    InputAudioBufferAppendEvent,
     ResponseCreateEvent,
     SessionUpdateEvent,
 )
 
 from rtvoice import (
     AgentListener,
+    AgentResult,
     AudioFormat,
     ConfigurationError,
     ConnectionClosedError,
@@ -37,6 +38,7 @@ from rtvoice.events import AgentError
 from rtvoice.logcontext import LogContextFilter
 from rtvoice.sigint import host_owns_sigint
 from rtvoice.testing import Faults, RealtimeSimulator, Say, ScriptedBrain
+from rtvoice.testing.simulator import add_client_message_observer, remove_client_message_observer
 from support.agent import converse, received
 from support.audio import caller_wav
 from support.timing import seconds
@@ -75,6 +77,21 @@ def devices(tmp_path: Path, lines: list[str], **wav: Any) -> tuple[WavInputDevic
     )
 
 
+async def talk_until(agent: RealtimeAgent, *, answers: int) -> AgentResult:
+    """Run ``agent`` until it has given ``answers`` complete answers (or ended by itself), then stop it."""
+    async with asyncio.timeout(seconds(60)), asyncio.TaskGroup() as tasks:
+        run = tasks.create_task(agent.run())
+        session = None
+        while not run.done():
+            session = agent.session
+            done = [t for t in agent.history.turns if t.role == "assistant"]
+            if len(done) >= answers and session is not None and not session.core.response_active:
+                break
+            await asyncio.sleep(0.02)
+        await agent.stop()
+    return run.result()
+
+
 def provider(sim: RealtimeSimulator, key: str = "sk-test") -> OpenAIProvider:
     return OpenAIProvider(api_key=key, websocket_base_url=sim.url)
 
@@ -86,7 +103,7 @@ async def test_prewarmed_session_greets_first_when_the_devices_arrive(tmp_path: 
         await agent.connect()  # no devices yet
         assert agent.connected
         assert len(received(sim, SessionUpdateEvent)) == 1
-        agent.audio_input, agent.audio_output = devices(tmp_path, ["Hello?"], lead_ms=2500)
+        agent.audio_input, agent.audio_output = devices(tmp_path, ["Hello?"], lead_ms=6000)
         await agent.request_response("Greet the caller.")
         result = await converse(agent)
     assert result.stop_reason == "stopped"
@@ -209,16 +226,27 @@ async def test_caller_audio_before_the_session_is_ready_is_kept_up_to_2_s_and_se
 ) -> None:
     # The server takes stall_s to configure the session; the microphone (2x real time) streams from the
     # start: 1.2 s of audio is all kept, 3.2 s loses its oldest 1.2 s (counted), the rest is sent in order.
-    async with RealtimeSimulator(faults=Faults(stall_at_event=2, stall_seconds=stall_s)) as sim:
-        caller_wav(tmp_path / "caller.wav", ["One two three."], lead_ms=100, gaps_ms=5000)
-        mic = WavInputDevice(tmp_path / "caller.wav", speed=2.0, end="stop")
-        speaker = WavOutputDevice(tmp_path / "speaker.wav", speed=2.0)
-        agent = RealtimeAgent(audio_input=mic, audio_output=speaker, provider=provider(sim))
-        result = await converse(agent)
+    appended: list[bytes] = []
+
+    def observe(raw: str) -> None:  # the simulator keeps appends without their audio; the wire has it
+        message = json.loads(raw)
+        if message.get("type") == "input_audio_buffer.append":
+            appended.append(base64.b64decode(message["audio"]))
+
+    add_client_message_observer(observe)
+    try:
+        async with RealtimeSimulator(faults=Faults(stall_at_event=2, stall_seconds=stall_s)) as sim:
+            caller_wav(tmp_path / "caller.wav", ["One two three."], lead_ms=100, gaps_ms=5000)
+            mic = WavInputDevice(tmp_path / "caller.wav", speed=2.0, end="stop")
+            speaker = WavOutputDevice(tmp_path / "speaker.wav", speed=2.0)
+            agent = RealtimeAgent(audio_input=mic, audio_output=speaker, provider=provider(sim))
+            result = await converse(agent)
+    finally:
+        remove_client_message_observer(observe)
     assert result.error is None
     session = agent.session
     assert session is not None
-    sent = b"".join(base64.b64decode(e.audio) for e in received(sim, InputAudioBufferAppendEvent))
+    sent = b"".join(appended)
     bytes_per_ms = mic.format.bytes_per_ms
     dropped = round(session.dropped_early_audio_ms * bytes_per_ms)
     assert len(sent) + dropped == round(mic.streamed_ms * bytes_per_ms)  # all sent but what was counted
@@ -258,13 +286,13 @@ async def test_send_image_asks_for_exactly_one_response(tmp_path: Path) -> None:
 async def test_the_speaker_hears_the_end_of_each_item_and_gets_a_position_listener(tmp_path: Path) -> None:
     brain = ScriptedBrain([Say("First answer."), Say("Second answer.")])
     async with RealtimeSimulator(brain=brain, generation_speed=16) as sim:
-        caller_wav(tmp_path / "caller.wav", ["Question one.", "Question two."], gaps_ms=3000)
-        mic = WavInputDevice(tmp_path / "caller.wav", speed=SPEED, end="stop")
+        caller_wav(tmp_path / "caller.wav", ["Question one.", "Question two."], gaps_ms=4000)
+        mic = WavInputDevice(tmp_path / "caller.wav", speed=SPEED, end="silence")
         speaker = CountingSpeaker(tmp_path / "speaker.wav")
         agent = RealtimeAgent(
             audio_input=mic, audio_output=speaker, provider=provider(sim), turn_detection=ServerVAD()
         )
-        result = await converse(agent)
+        result = await talk_until(agent, answers=2)
     assert [turn.transcript for turn in result.turns] == ["First answer.", "Second answer."]
     assert speaker.ends == 2
     assert speaker.listeners == [True, False]  # set when the session starts, removed when it ends

@@ -15,11 +15,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import signal
 import sys
 from collections.abc import Sequence
 
 __all__ = ["build_parser", "main"]
+
+
+def _finite_positive(text: str) -> float:
+    """An argparse type: a finite number above 0 (``nan`` and ``inf`` are refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, not {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,10 +74,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="close sessions with 1001 after this long (default: %(default)s)",
     )
     sim.add_argument(
+        "--time-scale",
+        type=_finite_positive,
+        default=1.0,
+        metavar="X",
+        help="scale the real API's pace (time to first audio, generation rate): 0.1 is ten times "
+        "faster (default: %(default)s, realistic)",
+    )
+    sim.add_argument(
         "--generation-speed",
-        type=float,
-        default=4.0,
-        help="how much faster than real time response audio is sent (default: %(default)s)",
+        type=_finite_positive,
+        default=None,
+        help="send response audio this many times faster than real time (overrides the timing's rate)",
     )
 
     demo = commands.add_parser(
@@ -77,7 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
             "the embedded Realtime simulator."
         ),
     )
-    demo.add_argument("--speed", type=float, default=1.0, help="pace the call N times faster than real time")
+    demo.add_argument(
+        "--speed", type=_finite_positive, default=1.0, help="pace the call N times faster than real time"
+    )
     demo.add_argument(
         "--wav", default=None, metavar="PATH", help="write the call (caller and agent) to a WAV file"
     )
@@ -86,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _run_simulator(args: argparse.Namespace) -> int:
-    from rtvoice.testing import RealtimeSimulator
+    from rtvoice.testing import RealtimeSimulator, Timing
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -99,6 +121,7 @@ async def _run_simulator(args: argparse.Namespace) -> int:
         user_transcripts=args.transcript,
         max_session_seconds=args.max_session_seconds,
         generation_speed=args.generation_speed,
+        timing=Timing.realistic(scale=args.time_scale),
     )
     try:
         await sim.start()

@@ -25,7 +25,7 @@ from typing import Any
 
 from openai import AsyncOpenAI
 
-from rtvoice.testing import CallFunction, RealtimeSimulator, Say, ScriptedBrain, Turn, speech
+from rtvoice.testing import CallFunction, RealtimeSimulator, Say, ScriptedBrain, Timing, Turn, speech
 
 __all__ = ["CALLER_LINES", "DemoResult", "run_demo"]
 
@@ -192,7 +192,7 @@ async def _realtime_client(call: _Call) -> AsyncIterator[AsyncOpenAI]:
     sim = RealtimeSimulator(
         brain_factory=lambda: ScriptedBrain(AGENT_SCRIPT),
         user_transcripts=CALLER_LINES,
-        generation_speed=max(4.0, 4.0 * call.speed),
+        timing=Timing.realistic(scale=1 / call.speed),
     )
     async with sim:
         call.note(f"Realtime: embedded simulator at {sim.url} (no OPENAI_API_KEY)")

@@ -85,6 +85,22 @@ async def test_demo_call_books_a_table_and_writes_the_call(
         assert wav.getnframes() / 8000 > 8.0  # three caller lines, three answers, pauses kept
 
 
-def test_demo_rejects_a_bad_speed(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--speed", "0"]) == 2
-    assert "--speed must be positive" in capsys.readouterr().err
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["demo", "--speed", "0"], "argument --speed: must be a finite number above 0, not '0'"),
+        (["demo", "--speed", "nan"], "argument --speed: must be a finite number above 0, not 'nan'"),
+        (["demo", "--speed", "inf"], "argument --speed: must be a finite number above 0, not 'inf'"),
+        (["demo", "--speed", "fast"], "argument --speed: not a number: 'fast'"),
+        (["simulator", "--time-scale", "-1"], "argument --time-scale: must be a finite number above 0"),
+        (["simulator", "--generation-speed", "nan"], "argument --generation-speed: must be a finite number"),
+    ],
+)
+def test_bad_numbers_are_one_clear_line_and_exit_2(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err

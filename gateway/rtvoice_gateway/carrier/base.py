@@ -45,7 +45,8 @@ class CarrierProtocol(ABC):
     """A media-stream protocol core: wire frames in, carrier-neutral events out; audio, marks, clears out.
 
     Failure contract: ``receive_*`` never raise (bad input becomes a
-    :class:`~rtvoice_gateway.carrier.events.ProtocolViolation`). The ``send_*`` methods raise
+    :class:`~rtvoice_gateway.carrier.events.ProtocolViolation`; a ``fatal`` one means the stream stopped
+    and the shell must close the socket). The ``send_*`` methods raise
     :class:`~rtvoice.exceptions.LocalProtocolError` only when called before the stream started.
     """
 

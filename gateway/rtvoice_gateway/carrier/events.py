@@ -5,7 +5,8 @@ frozen dataclasses, so the call logic above never sees a carrier's field names. 
 which lets tests assert on whole lists.
 
 A :class:`ProtocolViolation` is an event, not an exception: malformed, unknown and out-of-order input is
-reported (and counted by the core, see :class:`ViolationKind`) and the call goes on.
+reported (and counted by the core, see :class:`ViolationKind`) and the call goes on; the one exception, a
+stream for another call, is marked ``fatal``.
 """
 
 from __future__ import annotations
@@ -125,14 +126,21 @@ class ViolationKind(enum.StrEnum):
     """The message names another stream than the one ``start`` opened."""
     UNKNOWN_MARK = "unknown_mark"
     """A mark echo we cannot have caused: a foreign name, a future generation, a position not sent yet."""
+    WRONG_CALL = "wrong_call"
+    """``start`` names another call than the stream token grants (fatal: the stream stops)."""
 
 
 @dataclass(frozen=True, slots=True)
 class ProtocolViolation:
-    """An inbound message was refused; it changed nothing. ``detail`` says what was wrong, for the log."""
+    """An inbound message was refused. ``detail`` says what was wrong, for the log.
+
+    A violation changes nothing and the call goes on, unless it is ``fatal``: then the stream has stopped
+    (a stream that is not the call's must not carry audio) and the shell closes the socket with 1008.
+    """
 
     kind: ViolationKind
     detail: str
+    fatal: bool = False
 
 
 InboundEvent: TypeAlias = (

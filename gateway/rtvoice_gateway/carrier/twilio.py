@@ -15,7 +15,9 @@ States::
 Every inbound message is checked in this order: size cap, JSON object with a string ``event``, known
 event, state, ``streamSid``, then the fields of that event. The first failure becomes one
 :class:`~rtvoice_gateway.carrier.events.ProtocolViolation`, counted in :attr:`TwilioMediaStream.violations`,
-and the message changes nothing. Unknown *fields* are ignored (Twilio adds fields over time).
+and the message changes nothing. Unknown *fields* are ignored (Twilio adds fields over time). One
+violation is fatal: a ``start`` for another call than the stream token grants (``call_sid``) stops the
+stream, and the shell closes the socket.
 
 Outbound, we send ``media`` (always exactly 160 bytes = 20 ms: irregular chunks stutter at word starts),
 ``mark`` and ``clear``. Audio is re-chunked here; a remainder waits for more audio or for :meth:`flush`,
@@ -48,7 +50,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any, Final
 
-from rtvoice.exceptions import LocalProtocolError
+from rtvoice.exceptions import ConfigurationError, LocalProtocolError
 from rtvoice_codecs.constants import FRAME_BYTES_ULAW_8K, FRAME_MS, SILENCE_ULAW
 from rtvoice_codecs.frames import FrameChunker
 from rtvoice_gateway.carrier.base import CarrierProtocol, StreamState
@@ -133,11 +135,28 @@ class TwilioMediaStream(CarrierProtocol):
     """The sans-I/O core of one Twilio bidirectional media stream (see the module docstring).
 
     Args:
+        call_sid: the call this stream must belong to (the stream token's). A ``start`` naming another
+            call is a *fatal* violation: the stream stops at once and the shell closes the socket (1008).
+            None accepts any call (tests, a trusted simulator).
         max_message_chars: inbound messages longer than this are refused unread.
+
+    Raises:
+        ConfigurationError: for a cap that is not a positive integer.
     """
 
-    def __init__(self, *, max_message_chars: int = DEFAULT_MAX_MESSAGE_CHARS) -> None:
+    def __init__(
+        self, *, call_sid: str | None = None, max_message_chars: int = DEFAULT_MAX_MESSAGE_CHARS
+    ) -> None:
+        if (
+            isinstance(max_message_chars, bool)
+            or not isinstance(max_message_chars, int)
+            or max_message_chars <= 0
+        ):
+            raise ConfigurationError(
+                f"max_message_chars must be a positive integer, got {max_message_chars!r}"
+            )
         self._max_message_chars = max_message_chars
+        self._call_sid = call_sid
         self._state = StreamState.AWAITING_CONNECTED
         self._violations: Counter[ViolationKind] = Counter()
         self._stream_sid: str | None = None
@@ -203,9 +222,9 @@ class TwilioMediaStream(CarrierProtocol):
         """A binary frame: Twilio sends text only, so this is always a counted violation."""
         return [self._violation(ViolationKind.BINARY_FRAME, f"binary frame of {len(data)} bytes")]
 
-    def _violation(self, kind: ViolationKind, detail: str) -> ProtocolViolation:
+    def _violation(self, kind: ViolationKind, detail: str, *, fatal: bool = False) -> ProtocolViolation:
         self._violations[kind] += 1
-        return ProtocolViolation(kind, detail)
+        return ProtocolViolation(kind, detail, fatal=fatal)
 
     def _receive(self, text: str) -> list[InboundEvent]:
         if len(text) > self._max_message_chars:
@@ -272,6 +291,12 @@ class TwilioMediaStream(CarrierProtocol):
             media_format=self._media_format(start),
             tracks=tuple(tracks),
         )
+        if self._call_sid is not None and started.call_sid != self._call_sid:
+            self._state = StreamState.STOPPED
+            detail = (
+                f"'start' names call {started.call_sid!r:.60}; the stream token grants {self._call_sid!r}"
+            )
+            return [self._violation(ViolationKind.WRONG_CALL, detail, fatal=True)]
         events: list[InboundEvent] = []
         if self._state is StreamState.AWAITING_CONNECTED:
             events.append(self._violation(ViolationKind.OUT_OF_ORDER, "'start' before 'connected'"))

@@ -124,10 +124,11 @@ def test_recorded_messages_with_one_field_replaced(data: st.DataObject, replacem
 @given(
     st.lists(
         st.one_of(st.sampled_from(LINES), st.sampled_from(["send", "mark", "flush", "clear"])), max_size=40
-    )
+    ),
+    st.sampled_from([None, "CA5d1b2bd6a6ec3b9c1f9bbd5a0b7c1f42", "CA0"]),
 )
-def test_random_order_and_sends(steps: list[str]) -> None:
-    stream = TwilioMediaStream()
+def test_random_order_and_sends(steps: list[str], call_sid: str | None) -> None:
+    stream = TwilioMediaStream(call_sid=call_sid)
     played = 0
     for step in steps:
         state = stream.state
@@ -143,7 +144,11 @@ def test_random_order_and_sends(steps: list[str]) -> None:
             except LocalProtocolError:
                 assert state in (StreamState.AWAITING_CONNECTED, StreamState.AWAITING_START)
         else:
-            check(stream, step)
+            events = check(stream, step)
+            if any(isinstance(event, ProtocolViolation) and event.fatal for event in events):
+                assert call_sid == "CA0" and stream.state is StreamState.STOPPED
+            if any(isinstance(event, CallStarted) for event in events):
+                assert call_sid != "CA0"
         assert ORDER.index(stream.state) >= ORDER.index(state)
         assert played <= stream.played_ms <= stream.sent_ms
         played = stream.played_ms

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from rtvoice.exceptions import ConfigurationError
 from rtvoice_gateway.carrier import (
     AudioReceived,
     CallStarted,
@@ -136,6 +137,12 @@ def test_too_large() -> None:
     padded = text(MEDIA)[:-1] + " " * (cap - len(text(MEDIA))) + "}"
     assert stream.receive_text(padded) == [AudioReceived(b"\xff\xff", 0, 1)]
     assert refused(stream, padded + " ") is ViolationKind.TOO_LARGE
+
+
+@pytest.mark.parametrize("cap", [0, -1, True, 1.5])
+def test_a_cap_must_be_a_positive_integer(cap: object) -> None:
+    with pytest.raises(ConfigurationError, match="max_message_chars"):
+        TwilioMediaStream(max_message_chars=cap)  # type: ignore[arg-type]
 
 
 def test_binary_frames() -> None:
@@ -269,3 +276,25 @@ def test_mark_echoes_we_cannot_have_caused() -> None:
     stream.clear()
     assert stream.receive_text(echo("g0:0")) == [MarkPlayed("g0:0", 0, 0, stale=True)]
     assert stream.violations == {ViolationKind.UNKNOWN_MARK: 5}
+
+
+def test_a_start_for_another_call_is_fatal() -> None:
+    stream = TwilioMediaStream(call_sid="CA2")
+    stream.receive_text(text({"event": "connected"}))
+    detail = "'start' names call 'CA1'; the stream token grants 'CA2'"
+    assert stream.receive_text(text(START)) == [
+        ProtocolViolation(ViolationKind.WRONG_CALL, detail, fatal=True)
+    ]
+    assert stream.state is StreamState.STOPPED
+    assert stream.stream_sid is None
+    assert stream.send_audio(bytes(160)) == []
+    assert refused(stream, text(MEDIA)) is ViolationKind.OUT_OF_ORDER
+    assert stream.violations == {ViolationKind.WRONG_CALL: 1, ViolationKind.OUT_OF_ORDER: 1}
+
+
+def test_a_start_for_the_granted_call_is_accepted() -> None:
+    stream = TwilioMediaStream(call_sid="CA1")
+    assert stream.receive_text(text(START)) == [
+        ProtocolViolation(ViolationKind.OUT_OF_ORDER, "'start' before 'connected'"),
+        CallStarted("CA1", SID, "AC1"),
+    ]

@@ -101,6 +101,24 @@ def test_a_websocket_upgrade_is_signed_over_wss_with_no_params() -> None:
     assert validate_signature(TOKEN, "wss://voice.example.com:80/twilio/stream/abc.def", (), signature)
 
 
+@pytest.mark.parametrize(
+    ("signed", "checked"),
+    [
+        ("https://h.example/twilio/voice", "https://h.example/twilio/voice/"),
+        ("https://h.example/twilio/voice/", "https://h.example/twilio/voice"),
+        ("https://h.example/twilio/voice", "https://h.example//twilio/voice"),
+        ("https://h.example/twilio/voice?a=1", "https://h.example/twilio/voice"),
+        ("https://h.example/twilio/voice", "https://H.example/twilio/voice"),
+    ],
+)
+def test_paths_must_match_exactly_as_in_twilio(signed: str, checked: str) -> None:
+    # No normalisation of slashes, query or host case: configure the webhook URL exactly as routed.
+    signature = compute_signature(TOKEN, signed, {"a": "1"})
+    assert validate_signature(TOKEN, checked, {"a": "1"}, signature) is False
+    assert RequestValidator(TOKEN).validate(checked, {"a": "1"}, signature) is False
+    assert validate_signature(TOKEN, signed, {"a": "1"}, signature) is True
+
+
 @pytest.mark.parametrize("url", ["https://host:99999/a", "https://[::1/a", "http://host:port/"])
 def test_an_unparsable_url_never_validates(url: str) -> None:
     assert not validate_signature(TOKEN, url, (), compute_signature(TOKEN, url))

@@ -14,6 +14,17 @@ CPU is ``time.process_time()`` sampled every wall second; the table reports CPU 
 mean over the call and the median and p99 of the one-second windows. Compare rows within one run.
 
 Usage: ``scripts/bench agent [--seconds 60] [--speed 1.0]``.
+
+Many calls: ``scripts/bench agent --calls 1,10,25,50 [--seconds 30] [--mode transcode|passthrough]
+[--recording]`` runs N agents in one process, each on phone-line devices
+(:mod:`rtvoice.testing.phone_line`: 20 ms μ-law frames in at real time, transcoded to PCM16 24 kHz or
+passed through; output consumed at real time with a position report per frame), all sharing one
+``OpenAIProvider``, against the simulator in another process. Each N runs in a fresh worker process and
+is measured over a steady window of ``--seconds``: process CPU per call-second, RSS growth per call, and
+the longest event-loop lag while the calls start (a probe sleeping 1 ms). The floor is the same N with a
+bare websockets client per call (20 ms μ-law appends as JSON at real time, server events json-parsed).
+Without ``--mode``/``--recording`` it measures transcoding, transcoding with recording, and pass-through,
+and fits CPU and memory against N for the marginal cost per call.
 """
 
 from __future__ import annotations
@@ -21,13 +32,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import dataclasses
+import gc
 import json
+import os
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from openai import AsyncOpenAI
 
@@ -40,6 +56,7 @@ from rtvoice import (
     WavOutputDevice,
 )
 from rtvoice.testing import speech
+from rtvoice.testing.phone_line import PhoneLineMicrophone, PhoneLineMode, PhoneLineSpeaker, ulaw_from_wav
 
 LINES = [
     "Hi, I would like to book a table for two tonight.",
@@ -60,7 +77,7 @@ def caller_wav(path: Path, seconds: float) -> None:
         line = LINES[index % len(LINES)]
         pcm += speech.trim_silence(speech.synthesize(line), sample_rate=RATE) + speech.silence(6000)
         index += 1
-    pcm += speech.silence(int(seconds * 1000) - len(pcm) // 48)
+    pcm += speech.silence(max(0, int(seconds * 1000) - len(pcm) // 48))
     speech.write_wav(path, pcm[: int(seconds * RATE) * 2], sample_rate=RATE)
 
 
@@ -183,11 +200,42 @@ def row(name: str, chunk_ms: int, cpu: float, windows: list[float], call_seconds
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=60.0, help="length of the simulated call")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=None,
+        help="length of the simulated call (default 60); with --calls, the steady window (default 30)",
+    )
     parser.add_argument(
         "--speed", type=float, default=1.0, help="pace the call N times faster than real time"
     )
+    parser.add_argument(
+        "--calls", default=None, help="many calls in one process: call counts, e.g. 1,10,25,50"
+    )
+    parser.add_argument(
+        "--mode",
+        choices=["transcode", "passthrough"],
+        default=None,
+        help="with --calls: only this device mode",
+    )
+    parser.add_argument("--recording", action="store_true", help="with --calls: record every call")
+    # Internal: one measurement of the many-calls bench, in its own process.
+    parser.add_argument("--worker", choices=["agent", "floor"], default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--n", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--url", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--caller", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--work", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker is not None:
+        print(json.dumps(dataclasses.asdict(await worker(args))))
+        return
+    if args.calls is not None:
+        if args.seconds is None:
+            args.seconds = 30.0
+        await calls_bench(args)
+        return
+    if args.seconds is None:
+        args.seconds = 60.0
     work = Path(tempfile.mkdtemp(prefix="rtvoice-bench-"))
     wav = work / "caller.wav"
     caller_wav(wav, args.seconds)
@@ -228,6 +276,363 @@ async def main() -> None:
         proc.terminate()
         await proc.wait()
     print("\n".join(lines))
+
+
+# ------------------------------------------------------------------------------------------ many calls
+#
+# ``--calls 1,10,25,50``: N calls in one process, each on phone-line devices, against the simulator in
+# another process. Every (N, configuration) is measured in a fresh worker process (this script with
+# ``--worker``), so memory and CPU of one measurement are not mixed with the leftovers of another.
+
+FRAME_MS = 20
+RAMP_S_PER_CALL = 0.037  # one call start every 37 ms: calls arrive at all phases of the 20 ms frame clock
+SETTLE_S = 2.0  # after the last start, before the steady window
+WARMUP_S = 2.0  # a first call, stopped before measuring: imports and one-time set-up are not per call
+PROBE_S = 0.001  # the loop-lag probe's sleep during the call starts
+
+
+@dataclass(frozen=True)
+class CallsConfig:
+    """One configuration of the many-calls bench: the agent's devices and whether it records."""
+
+    label: str
+    mode: PhoneLineMode
+    recording: bool
+
+
+STANDARD_CONFIGS = (
+    CallsConfig("transcoding", "transcode", False),
+    CallsConfig("transcoding + recording", "transcode", True),
+    CallsConfig("μ-law pass-through", "passthrough", False),
+)
+
+
+@dataclass
+class WorkerResult:
+    """What one worker measured (printed as one JSON line)."""
+
+    n: int
+    cpu_s: float  # process CPU over the steady window
+    wall_s: float  # length of the steady window
+    rss_base: int  # before the first measured call (after the warm-up call)
+    rss_steady: int  # at the end of the steady window
+    warmup_lag_ms: float  # the probe's worst overshoot while the process's first call started
+    max_lag_ms: float  # the probe's worst overshoot while the N measured calls started
+    lags_over_2ms: int  # how many of the probe's sleeps overshot by more than 2 ms while they started
+    audio_out_s: float  # assistant audio per call: played by the phone line (agent) or received (floor)
+    errors: list[str]
+
+    @property
+    def cpu_ms_per_call_s(self) -> float:
+        return self.cpu_s * 1000 / (self.n * self.wall_s)
+
+    @property
+    def cpu_ms_per_s(self) -> float:
+        return self.cpu_s * 1000 / self.wall_s
+
+    @property
+    def mib_per_call(self) -> float:
+        return (self.rss_steady - self.rss_base) / self.n / 2**20
+
+
+def read_bytes(path: str) -> bytes:
+    return Path(path).read_bytes()
+
+
+def remove_recordings(work: Path) -> None:
+    for wav in work.glob("call-*.wav"):
+        wav.unlink()
+
+
+def rss_bytes() -> int:
+    """Resident set size of this process (``/proc/self/statm``; peak RSS from getrusage elsewhere)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if sys.platform == "darwin" else peak * 1024
+
+
+class LagProbe:
+    """Sleeps ``PROBE_S`` over and over: the worst overshoot is the longest the loop was blocked."""
+
+    def __init__(self) -> None:
+        self.max_lag_s = 0.0
+        self.over_2ms = 0  # overshoots longer than 2 ms
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(PROBE_S)
+            lag = loop.time() - before - PROBE_S
+            self.max_lag_s = max(self.max_lag_s, lag)
+            self.over_2ms += lag > 0.002
+
+
+async def floor_call(url: str, caller: bytes, stop: asyncio.Event, heard: list[float]) -> None:
+    """The floor: bare websockets, 20 ms μ-law appends as JSON at real time, events json-parsed."""
+    from websockets.asyncio.client import connect
+
+    from rtvoice.realtime import append_audio_json
+
+    session = {
+        "type": "session.update",
+        "session": {
+            "type": "realtime",
+            "audio": {
+                "input": {"format": {"type": "audio/pcmu"}, "turn_detection": {"type": "server_vad"}},
+                "output": {"format": {"type": "audio/pcmu"}},
+            },
+        },
+    }
+    frame_bytes = 8 * FRAME_MS
+    silence = b"\xff" * frame_bytes
+    async with connect(f"{url}/realtime?model=gpt-realtime", max_size=None) as ws:
+        await ws.send(json.dumps(session))
+
+        async def receive() -> None:
+            async for message in ws:
+                event = json.loads(message)
+                if event["type"] == "response.output_audio.delta":
+                    heard[0] += len(event["delta"]) * 3 / 4 / 8000  # base64 -> μ-law bytes -> seconds
+
+        async with asyncio.TaskGroup() as tasks:
+            receiver = tasks.create_task(receive())
+            loop = asyncio.get_running_loop()
+            start = loop.time()
+            index = 0
+            while not stop.is_set():
+                offset = index * frame_bytes
+                frame = caller[offset : offset + frame_bytes] if offset < len(caller) else silence
+                index += 1
+                await asyncio.sleep(max(0.0, start + index * FRAME_MS / 1000 - loop.time()))
+                await ws.send(append_audio_json(frame.ljust(frame_bytes, b"\xff")))
+            receiver.cancel()
+
+
+async def agent_call(
+    provider: OpenAIProvider, caller: bytes, config: CallsConfig, recording: Path | None, stop: asyncio.Event
+) -> tuple[str | None, float]:
+    """One call on phone-line devices; returns (the error it ended with, seconds of audio played)."""
+    speaker = PhoneLineSpeaker(mode=config.mode)
+    agent = RealtimeAgent(
+        instructions="Be brief.",
+        turn_detection=ServerVAD(),
+        audio_input=PhoneLineMicrophone(caller, mode=config.mode),
+        audio_output=speaker,
+        provider=provider,
+        recording_path=recording,
+    )
+    async with asyncio.TaskGroup() as tasks:
+        run = tasks.create_task(agent.run())
+        stopped = tasks.create_task(stop.wait())
+        await asyncio.wait([run, stopped], return_when=asyncio.FIRST_COMPLETED)
+        await agent.stop()
+        stopped.cancel()
+    error = run.result().error
+    return (f"{error.type}: {error.message}" if error is not None else None), speaker.frames_played * 0.02
+
+
+async def worker(args: argparse.Namespace) -> WorkerResult:
+    """Run ``args.n`` calls (agent or floor), measure, and return the result."""
+    caller = read_bytes(args.caller)
+    config = CallsConfig(args.worker, args.mode or "transcode", args.recording)
+    provider = OpenAIProvider(api_key="sk-sim", websocket_base_url=args.url)  # one for all calls
+    stop = asyncio.Event()
+    heard = [[0.0] for _ in range(args.n + 1)]
+
+    def start_call(index: int, stop: asyncio.Event) -> Coroutine[Any, Any, Any]:
+        if args.worker == "floor":
+            return floor_call(args.url, caller, stop, heard[index])
+        path = Path(args.work) / f"call-{index}.wav" if args.recording else None
+        return agent_call(provider, caller, config, path, stop)
+
+    # The process's first call pays for imports and one-time set-up (the SDK's lazy modules, filter
+    # designs): run one and hang up before measuring, as a server that has taken calls before would be.
+    warmup, warmup_stop = LagProbe(), asyncio.Event()
+    async with asyncio.TaskGroup() as tasks:
+        probing = tasks.create_task(warmup.run())
+        tasks.create_task(start_call(args.n, warmup_stop))
+        await asyncio.sleep(WARMUP_S)
+        probing.cancel()
+        warmup_stop.set()
+    gc.collect()
+    rss_base = rss_bytes()
+    probe = LagProbe()
+    async with asyncio.TaskGroup() as tasks:
+        probing = tasks.create_task(probe.run())
+        calls: list[asyncio.Task[Any]] = []
+        for index in range(args.n):
+            calls.append(tasks.create_task(start_call(index, stop)))
+            await asyncio.sleep(RAMP_S_PER_CALL)
+        await asyncio.sleep(SETTLE_S / 2)  # the last call's start (connect, session) is still under way
+        probing.cancel()
+        await asyncio.sleep(SETTLE_S / 2)
+        cpu0, wall0 = time.process_time(), time.monotonic()
+        await asyncio.sleep(args.seconds)
+        cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+        rss_steady = rss_bytes()
+        stop.set()
+    errors = []
+    audio_out = 0.0
+    for index, call in enumerate(calls):
+        if args.worker == "floor":
+            audio_out += heard[index][0]
+        else:
+            error, played = call.result()
+            audio_out += played
+            if error is not None:
+                errors.append(error)
+    return WorkerResult(
+        n=args.n,
+        cpu_s=cpu,
+        wall_s=wall,
+        rss_base=rss_base,
+        rss_steady=rss_steady,
+        warmup_lag_ms=warmup.max_lag_s * 1000,
+        max_lag_ms=probe.max_lag_s * 1000,
+        lags_over_2ms=probe.over_2ms,
+        audio_out_s=audio_out / args.n,
+        errors=errors,
+    )
+
+
+async def run_worker(
+    kind: str, n: int, url: str, caller: Path, work: Path, seconds: float, config: CallsConfig | None
+) -> WorkerResult:
+    command = [
+        sys.executable,
+        __file__,
+        "--worker",
+        kind,
+        "--n",
+        str(n),
+        "--url",
+        url,
+        "--caller",
+        str(caller),
+        "--work",
+        str(work),
+        "--seconds",
+        str(seconds),
+    ]
+    if config is not None:
+        command += ["--mode", config.mode] + (["--recording"] if config.recording else [])
+    proc = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE)
+    out, _ = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"worker {kind} n={n} failed with exit code {proc.returncode}")
+    fields = json.loads(out.decode().strip().splitlines()[-1])
+    remove_recordings(work)
+    return WorkerResult(**fields)
+
+
+def fit(points: list[tuple[int, float]]) -> tuple[float, float]:
+    """Least-squares line through (N, y): (slope, intercept); (y, 0) for a single point."""
+    if len(points) < 2:
+        n, y = points[0]
+        return y / n, 0.0
+    xs = [float(n) for n, _ in points]
+    ys = [y for _, y in points]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
+    return slope, my - slope * mx
+
+
+async def calls_bench(args: argparse.Namespace) -> None:
+    counts = sorted({int(n) for n in args.calls.split(",")})
+    if not counts or counts[0] < 1:
+        raise SystemExit("--calls takes positive call counts, e.g. --calls 1,10,25,50")
+    if args.mode is None and not args.recording:
+        configs: tuple[CallsConfig, ...] = STANDARD_CONFIGS
+    else:
+        mode: PhoneLineMode = args.mode or "transcode"
+        label = "transcoding" if mode == "transcode" else "μ-law pass-through"
+        configs = (CallsConfig(label + (" + recording" if args.recording else ""), mode, args.recording),)
+    work = Path(tempfile.mkdtemp(prefix="rtvoice-bench-calls-"))
+    wav = work / "caller.wav"
+    caller_wav(wav, args.seconds + RAMP_S_PER_CALL * counts[-1] + SETTLE_S + 10)
+    caller = work / "caller.ulaw"
+    caller.write_bytes(ulaw_from_wav(wav))
+    proc, url = await start_simulator()
+    floors: dict[int, WorkerResult] = {}
+    agents: dict[tuple[str, int], WorkerResult] = {}
+    try:
+        for n in counts:  # interleaved, so a slow spell of the machine hits every configuration
+            floors[n] = await run_worker("floor", n, url, caller, work, args.seconds, None)
+            for config in configs:
+                agents[(config.label, n)] = await run_worker(
+                    "agent", n, url, caller, work, args.seconds, config
+                )
+    finally:
+        proc.terminate()
+        await proc.wait()
+    print(calls_report(args, counts, configs, floors, agents))
+
+
+def calls_report(
+    args: argparse.Namespace,
+    counts: list[int],
+    configs: tuple[CallsConfig, ...],
+    floors: dict[int, WorkerResult],
+    agents: dict[tuple[str, int], WorkerResult],
+) -> str:
+    lines = [
+        f"many-calls bench: N calls in one process on phone-line devices (20 ms μ-law frames at real time), "
+        f"simulator in another process; steady window {args.seconds:.0f} s; one worker process per row "
+        f"(Python {sys.version.split()[0]}, {os.cpu_count()} CPUs)",
+        "",
+        "| configuration | N | CPU ms per call-s: agent | floor | ratio | MiB per call (RSS): agent | floor "
+        "| max loop lag while calls start, ms: agent / floor | lags > 2 ms: agent / floor "
+        "| first call's max lag, ms: agent / floor | assistant audio s per call: agent / floor |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    errors: list[str] = []
+    for config in configs:
+        for n in counts:
+            agent, floor = agents[(config.label, n)], floors[n]
+            lines.append(
+                f"| {config.label} | {n} | {agent.cpu_ms_per_call_s:.2f} | {floor.cpu_ms_per_call_s:.2f} "
+                f"| {agent.cpu_ms_per_call_s / floor.cpu_ms_per_call_s:.2f} | {agent.mib_per_call:.2f} "
+                f"| {floor.mib_per_call:.2f} | {agent.max_lag_ms:.1f} / {floor.max_lag_ms:.1f} "
+                f"| {agent.lags_over_2ms} / {floor.lags_over_2ms} | {agent.warmup_lag_ms:.0f} / {floor.warmup_lag_ms:.0f} "
+                f"| {agent.audio_out_s:.1f} / {floor.audio_out_s:.1f} |"
+            )
+            errors += [f"{config.label}, N={n}: {e}" for e in agent.errors[:3]]
+    floor_slope, floor_base = fit([(n, floors[n].cpu_ms_per_s) for n in counts])
+    floor_mib, _ = fit([(n, (floors[n].rss_steady - floors[n].rss_base) / 2**20) for n in counts])
+    lines += [
+        "",
+        f"Marginal cost, least-squares fit over N = {', '.join(map(str, counts))} "
+        "(CPU ms per wall second, and RSS growth, against N):",
+        "",
+        "| configuration | marginal CPU ms per call-s | ratio to the floor | fixed CPU ms/s | marginal MiB per call "
+        "| max loop lag during starts, ms |",
+        "|---|---|---|---|---|---|",
+        f"| floor (websockets + json, μ-law) | {floor_slope:.2f} | 1.00 | {floor_base:.1f} | {floor_mib:.2f} "
+        f"| {max(floors[n].max_lag_ms for n in counts):.1f} |",
+    ]
+    for config in configs:
+        slope, base = fit([(n, agents[(config.label, n)].cpu_ms_per_s) for n in counts])
+        mib, _ = fit(
+            [
+                (n, (agents[(config.label, n)].rss_steady - agents[(config.label, n)].rss_base) / 2**20)
+                for n in counts
+            ]
+        )
+        lag = max(agents[(config.label, n)].max_lag_ms for n in counts)
+        lines.append(
+            f"| RealtimeAgent, {config.label} | {slope:.2f} | {slope / floor_slope:.2f} | {base:.1f} | {mib:.2f} "
+            f"| {lag:.1f} |"
+        )
+    if errors:
+        lines += ["", "Calls that ended with an error:", *[f"- {e}" for e in errors]]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

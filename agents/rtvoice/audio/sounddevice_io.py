@@ -7,7 +7,9 @@ package, library or device raises :class:`~rtvoice.exceptions.ConfigurationError
 PortAudio calls our callbacks on its own thread. The microphone hands each captured block to the event
 loop with ``loop.call_soon_threadsafe`` into a bounded queue (when the agent falls behind, the oldest
 block is dropped and counted: a live microphone cannot wait). The speaker's callback pulls from a
-lock-protected byte buffer and counts what it hands to PortAudio, which is what ``played_ms`` reports.
+lock-protected byte buffer and counts what it hands to PortAudio in a
+:class:`~rtvoice.audio.playout.PlayoutCounter` (under the same lock), which is what ``played_ms`` reports.
+The speaker can only be polled: it does not call a position listener.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 from rtvoice.audio.devices import AudioInputDevice, AudioOutputDevice
 from rtvoice.audio.format import AudioFormat
+from rtvoice.audio.playout import PlayoutCounter
 from rtvoice.exceptions import ConfigurationError
 
 __all__ = ["SoundDeviceMicrophone", "SoundDeviceSpeaker"]
@@ -174,12 +177,25 @@ class SoundDeviceMicrophone(AudioInputDevice):
 
 
 class _PlayoutBuffer:
-    """A byte FIFO shared between the event loop (writer) and PortAudio's thread (reader)."""
+    """A byte FIFO shared between the event loop (writer) and PortAudio's thread (reader).
+
+    Its :class:`PlayoutCounter` counts what went in, what was handed out and what was cleared.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._data = bytearray()
-        self.played_bytes = 0
+        self._counter = PlayoutCounter()
+
+    @property
+    def played_ms(self) -> float:
+        with self._lock:
+            return self._counter.played_ms
+
+    @property
+    def is_playing(self) -> bool:
+        with self._lock:
+            return self._counter.is_playing
 
     @property
     def queued_bytes(self) -> int:
@@ -189,10 +205,12 @@ class _PlayoutBuffer:
     def append(self, chunk: bytes) -> None:
         with self._lock:
             self._data += chunk
+            self._counter.queue(_PCM.ms_for(len(chunk)))
 
     def clear(self) -> None:
         with self._lock:
             self._data.clear()
+            self._counter.clear()
 
     def fill(self, out: Any, nbytes: int) -> int:
         """Copy up to ``nbytes`` of whole samples into ``out``, pad with silence, return the audio bytes."""
@@ -200,7 +218,7 @@ class _PlayoutBuffer:
             take = min(len(self._data), nbytes) & ~1
             out[:take] = self._data[:take]
             del self._data[:take]
-            self.played_bytes += take
+            self._counter.advance(_PCM.ms_for(take))
         out[take:nbytes] = bytes(nbytes - take)
         return take
 
@@ -226,12 +244,12 @@ class SoundDeviceSpeaker(AudioOutputDevice):
     @property
     def played_ms(self) -> float:
         """Milliseconds of queued audio handed to PortAudio since :meth:`start`."""
-        return _PCM.ms_for(self._buffer.played_bytes)
+        return self._buffer.played_ms
 
     @property
     def is_playing(self) -> bool:
         """True while queued audio has not yet been handed to PortAudio."""
-        return self._buffer.queued_bytes > 0
+        return self._buffer.is_playing
 
     async def start(self) -> None:
         """Open and start the output stream.

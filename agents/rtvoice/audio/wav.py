@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 from collections.abc import AsyncIterator, Callable
 from os import PathLike
@@ -24,12 +25,24 @@ from typing import Literal
 
 from rtvoice.audio.devices import AudioInputDevice, AudioOutputDevice
 from rtvoice.audio.format import AudioFormat
+from rtvoice.audio.playout import PlayoutCounter
 from rtvoice.audio.wavfile import WavWriter, load_wav
 from rtvoice.exceptions import ConfigurationError
 
 __all__ = ["NullOutputDevice", "WavInputDevice", "WavOutputDevice"]
 
+_log = logging.getLogger(__name__)
+
 _PCM = AudioFormat.PCM16_24K
+
+
+def _notify(listener: Callable[[], None] | None) -> None:
+    """Tell the position listener that ``played_ms`` moved; its failure must not stop the playout."""
+    if listener is not None:
+        try:
+            listener()
+        except Exception:
+            _log.exception("the position listener failed")
 
 
 def _check_speed(speed: float) -> float:
@@ -198,9 +211,11 @@ class WavOutputDevice(AudioOutputDevice):
     normal; dropping any would corrupt the timeline. ``queued_ms`` shows how far ahead it is. The file is
     written as it plays (24 kHz mono PCM16), so memory stays bounded by the queue.
 
-    ``played_ms`` counts the audio of completed slots, excluding the silence padding. On :meth:`stop` the
-    slot in progress is discarded, so the file holds exactly ``position_ms`` of timeline, of which
-    ``played_ms`` is queued audio.
+    ``played_ms`` counts the audio of completed slots, excluding the silence padding (a
+    :class:`~rtvoice.audio.playout.PlayoutCounter` keeps it). It is both polled and pushed: at every slot
+    boundary where it moved, the listener set with :meth:`set_position_listener` is called. On
+    :meth:`stop` the slot in progress is discarded, so the file holds exactly ``position_ms`` of timeline,
+    of which ``played_ms`` is queued audio.
 
     Args:
         path: the WAV file to write (created or truncated on :meth:`start`).
@@ -220,7 +235,8 @@ class WavOutputDevice(AudioOutputDevice):
         self._queue = bytearray()  # bytearray deletes from the front in O(1)
         self._current = b""  # the slot being heard now
         self._current_audio = 0  # bytes of queued audio in it, the rest is padding
-        self._played_bytes = 0
+        self._counter = PlayoutCounter()
+        self._listener: Callable[[], None] | None = None
         self._slots_done = 0
         self._writer: WavWriter | None = None
         self._task: asyncio.Task[None] | None = None
@@ -229,7 +245,7 @@ class WavOutputDevice(AudioOutputDevice):
     @property
     def played_ms(self) -> float:
         """Milliseconds of queued audio heard since :meth:`start` (silence padding excluded)."""
-        return _PCM.ms_for(self._played_bytes)
+        return self._counter.played_ms
 
     @property
     def position_ms(self) -> float:
@@ -244,7 +260,11 @@ class WavOutputDevice(AudioOutputDevice):
     @property
     def is_playing(self) -> bool:
         """True while queued audio remains to be heard, the slot in progress included."""
-        return bool(self._queue) or self._current_audio > 0
+        return self._counter.is_playing
+
+    def set_position_listener(self, listener: Callable[[], None] | None) -> None:
+        """Call ``listener`` at every 20 ms slot boundary where ``played_ms`` moved (None: stop calling)."""
+        self._listener = listener
 
     async def start(self) -> None:
         """Create the file and start the playout task. Idempotent while running.
@@ -256,7 +276,8 @@ class WavOutputDevice(AudioOutputDevice):
             return
         self._writer = WavWriter(self.path)
         self._current, self._current_audio = b"", 0
-        self._played_bytes = 0
+        self._counter = PlayoutCounter()
+        self._counter.queue(_PCM.ms_for(len(self._queue)))  # audio queued before start() plays first
         self._slots_done = 0
         self._task = asyncio.get_running_loop().create_task(
             self._playout(), name=f"WavOutputDevice({self.path})"
@@ -283,6 +304,7 @@ class WavOutputDevice(AudioOutputDevice):
                 self._writer.close()
                 self._writer = None
             self._queue.clear()
+            self._counter.clear()
             self._current, self._current_audio = b"", 0
             for _, future in self._waiters:
                 if not future.done():
@@ -292,11 +314,14 @@ class WavOutputDevice(AudioOutputDevice):
     async def play_chunk(self, chunk: bytes) -> None:
         """Queue PCM16 24 kHz mono audio; returns at once."""
         self._queue += chunk
+        self._counter.queue(_PCM.ms_for(len(chunk)))
         self._wake_waiters()
 
     async def clear_buffer(self) -> None:
         """Drop the queued audio. The 20 ms slot in progress still finishes, as on a sound card."""
         self._queue.clear()
+        self._counter.clear()
+        self._counter.queue(_PCM.ms_for(self._current_audio))  # already "in the hardware": still heard
         self._wake_waiters()
 
     async def wait_until(self, *, position_ms: float | None = None, played_ms: float | None = None) -> None:
@@ -364,9 +389,11 @@ class WavOutputDevice(AudioOutputDevice):
     def _finish_slot(self) -> None:
         assert self._writer is not None
         self._writer.write(self._current)
-        self._played_bytes += self._current_audio
+        moved = self._counter.advance(_PCM.ms_for(self._current_audio))
         self._slots_done += 1
         self._current, self._current_audio = b"", 0
+        if moved:
+            _notify(self._listener)
 
     def _begin_slot(self) -> None:
         # Whole samples only: an odd byte stays queued until its partner arrives.
@@ -381,7 +408,7 @@ class NullOutputDevice(AudioOutputDevice):
     """A speaker that discards audio and reports all of it as heard the moment it is queued.
 
     Useful when nobody listens (batch runs, load tests). ``is_playing`` is always False, so the agent
-    never waits for playback.
+    never waits for playback; the position listener is called from each :meth:`play_chunk`.
 
     Args:
         audio_format: the format to claim; PCM16 24 kHz by default.
@@ -389,7 +416,8 @@ class NullOutputDevice(AudioOutputDevice):
 
     def __init__(self, audio_format: AudioFormat = _PCM) -> None:
         self._format = audio_format
-        self._received_bytes = 0
+        self._counter = PlayoutCounter()
+        self._listener: Callable[[], None] | None = None
 
     @property
     def format(self) -> AudioFormat:
@@ -399,23 +427,31 @@ class NullOutputDevice(AudioOutputDevice):
     @property
     def played_ms(self) -> float:
         """Milliseconds of audio received since :meth:`start`."""
-        return self._format.ms_for(self._received_bytes)
+        return self._counter.played_ms
 
     @property
     def is_playing(self) -> bool:
         """Always False: nothing is ever pending."""
-        return False
+        return self._counter.is_playing
+
+    def set_position_listener(self, listener: Callable[[], None] | None) -> None:
+        """Call ``listener`` after each :meth:`play_chunk` (None: stop calling)."""
+        self._listener = listener
 
     async def start(self) -> None:
         """Reset the counter."""
-        self._received_bytes = 0
+        self._counter = PlayoutCounter()
 
     async def stop(self) -> None:
         """Nothing to release."""
 
     async def play_chunk(self, chunk: bytes) -> None:
         """Count ``chunk`` as heard and discard it."""
-        self._received_bytes += len(chunk)
+        ms = self._format.ms_for(len(chunk))
+        self._counter.queue(ms)
+        if self._counter.advance(ms):
+            _notify(self._listener)
 
     async def clear_buffer(self) -> None:
         """Nothing is ever queued."""
+        self._counter.clear()

@@ -19,7 +19,7 @@ EXAMPLES = BLOCK.findall(DOC.read_text(encoding="utf-8"))
 
 
 def test_the_doc_has_examples() -> None:
-    assert len(EXAMPLES) == 3
+    assert len(EXAMPLES) == 4
 
 
 @pytest.mark.parametrize("index", range(len(EXAMPLES)))
@@ -30,5 +30,10 @@ def test_doc_example_runs(index: int, tmp_path: Path) -> None:
         [sys.executable, str(script)], capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False
     )
     assert result.returncode == 0, f"example {index + 1} failed:\n{result.stderr[-2000:]}"
-    expected = ["captured 200 ms of tone", "of 1000 ms before the interruption", "heard.wav: "][index]
+    expected = [
+        "captured 200 ms of tone",
+        "of 1000 ms before the interruption",
+        "heard.wav: ",
+        "10 frames in, 10 frames out, last position 200 ms",
+    ][index]
     assert expected in result.stdout, result.stdout

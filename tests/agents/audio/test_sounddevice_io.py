@@ -122,16 +122,21 @@ def test_playout_buffer_fills_pads_and_counts() -> None:
     out = bytearray(b"\xee" * 10)
     assert buffer.fill(out, 10) == 6  # only whole samples are handed out
     assert out == b"\x01\x02" * 3 + b"\x00" * 4
-    assert buffer.played_bytes == 6
+    assert buffer.played_ms == 6 / 48
     assert buffer.queued_bytes == 1
+    assert buffer.is_playing  # half a sample is still queued
     buffer.append(b"\x04")
     out = bytearray(4)
     assert buffer.fill(out, 4) == 2
     assert out == b"\x03\x04\x00\x00"
+    playing = [buffer.is_playing]
     buffer.append(b"\x05\x06" * 8)
+    playing.append(buffer.is_playing)
     buffer.clear()
+    playing.append(buffer.is_playing)
+    assert playing == [False, True, False]
     assert buffer.fill(bytearray(4), 4) == 0
-    assert buffer.played_bytes == 8  # cleared audio never counts as played
+    assert buffer.played_ms == pytest.approx(8 / 48)  # cleared audio never counts as played
 
 
 def test_bad_microphone_arguments() -> None:

@@ -171,6 +171,53 @@ async def test_restart_starts_a_new_file(tmp_path: Path) -> None:
         assert np.count_nonzero(read_samples(path)) == ms * 24
 
 
+async def test_position_listener_is_called_when_a_slot_boundary_moves_played_ms(tmp_path: Path) -> None:
+    device = WavOutputDevice(tmp_path / "out.wav", speed=20.0)
+    pushed: list[float] = []
+    device.set_position_listener(lambda: pushed.append(device.played_ms))
+    async with asyncio.timeout(SAFETY_S):
+        await device.start()
+        await device.play_chunk(square(90))  # four full slots and a half one
+        await device.wait_idle()
+        await device.wait_until(position_ms=device.position_ms + 100)  # silence: nothing moves
+        device.set_position_listener(None)
+        await device.play_chunk(square(40))
+        await device.wait_idle()
+        await device.stop()
+    assert pushed == [20.0, 40.0, 60.0, 80.0, 90.0]
+    assert device.played_ms == 130.0
+
+
+async def test_a_failing_position_listener_does_not_stop_playout(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    device = WavOutputDevice(tmp_path / "out.wav", speed=20.0)
+
+    def broken() -> None:
+        raise RuntimeError("listener bug")
+
+    device.set_position_listener(broken)
+    async with asyncio.timeout(SAFETY_S):
+        await device.start()
+        await device.play_chunk(square(60))
+        await device.wait_idle()
+        await device.stop()
+    assert device.played_ms == 60.0
+    assert "the position listener failed" in caplog.text
+
+
+async def test_audio_queued_before_start_plays_first(tmp_path: Path) -> None:
+    device = WavOutputDevice(tmp_path / "out.wav", speed=20.0)
+    await device.play_chunk(square(40))
+    assert device.is_playing
+    async with asyncio.timeout(SAFETY_S):
+        await device.start()
+        await device.wait_idle()
+        await device.stop()
+    assert device.played_ms == 40.0
+    assert audio_runs_ms(read_samples(tmp_path / "out.wav")) == [(0.0, 40.0)]
+
+
 def test_bad_speed() -> None:
     with pytest.raises(ConfigurationError, match="speed"):
         WavOutputDevice("x.wav", speed=0)
@@ -178,10 +225,14 @@ def test_bad_speed() -> None:
 
 async def test_null_output_device() -> None:
     device = NullOutputDevice()
+    pushed: list[float] = []
+    device.set_position_listener(lambda: pushed.append(device.played_ms))
     await device.start()
     await device.play_chunk(bytes(960))
     await device.play_chunk(bytes(480))
+    await device.play_chunk(b"")  # nothing moved: no push
     assert device.played_ms == 30.0
+    assert pushed == [20.0, 30.0]
     assert not device.is_playing
     await device.clear_buffer()
     assert device.played_ms == 30.0

@@ -42,6 +42,7 @@ def connect_stream(
     *,
     action: str | None = None,
     status_callback: str | None = None,
+    allow_plain_ws: bool = False,
 ) -> str:
     """TwiML that connects the call to a bidirectional media stream.
 
@@ -51,6 +52,8 @@ def connect_stream(
         action: where Twilio asks for the next TwiML when our server closes the stream
             (``<Connect action=…>``); without it the call ends then.
         status_callback: where Twilio POSTs ``stream-started``/``stream-stopped``/``stream-error``.
+        allow_plain_ws: accept ``ws://`` too (a gateway for local use only, dialled by
+            ``rtvoice-gateway dial``; Twilio itself only connects to ``wss://``).
 
     Returns:
         The TwiML document.
@@ -60,7 +63,8 @@ def connect_stream(
             parameter name, or text XML cannot carry.
     """
     parts = urlsplit(_text(stream_url, "the stream URL"))
-    if parts.scheme != "wss" or not parts.netloc or parts.query or parts.fragment or "?" in stream_url:
+    schemes = ("wss", "ws") if allow_plain_ws else ("wss",)
+    if parts.scheme not in schemes or not parts.netloc or parts.query or parts.fragment or "?" in stream_url:
         raise ValueError(
             f"the stream URL must be wss://host/path with no query or fragment, got {stream_url!r}"
         )

@@ -120,3 +120,15 @@ def test_any_text_round_trips(params: dict[str, str], message: str) -> None:
     assert say is not None
     # XML parsers normalise line ends in text (XML 1.0, section 2.11); speech does not care.
     assert (say.text or "") == message.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def test_plain_ws_only_when_allowed_for_local_use() -> None:
+    import pytest
+
+    from rtvoice_gateway.twiml import connect_stream
+
+    with pytest.raises(ValueError, match="wss://"):
+        connect_stream("ws://127.0.0.1:8080/twilio/stream/t")
+    assert 'url="ws://127.0.0.1:8080/twilio/stream/t"' in connect_stream(
+        "ws://127.0.0.1:8080/twilio/stream/t", allow_plain_ws=True
+    )

@@ -6,10 +6,14 @@
 """
 
 from rtvoice_gateway.security.signature import (
+    HMAC_SHA1,
+    HMAC_SHA256,
     SIGNATURE_HEADER,
+    SIGNATURE_SETTINGS_HEADER,
     FormParams,
     PublicURL,
     compute_signature,
+    signature_algorithm,
     validate_signature,
 )
 from rtvoice_gateway.security.token_store import (
@@ -32,8 +36,11 @@ from rtvoice_gateway.security.tokens import (
 __all__ = [
     "DEFAULT_MAX_ENTRIES",
     "DEFAULT_TOKEN_TTL_SECONDS",
+    "HMAC_SHA1",
+    "HMAC_SHA256",
     "MIN_SECRET_BYTES",
     "SIGNATURE_HEADER",
+    "SIGNATURE_SETTINGS_HEADER",
     "BadTokenSignature",
     "ExpiredToken",
     "FormParams",
@@ -46,5 +53,6 @@ __all__ = [
     "TokenStore",
     "TokenStoreFull",
     "compute_signature",
+    "signature_algorithm",
     "validate_signature",
 ]

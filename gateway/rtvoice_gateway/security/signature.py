@@ -14,6 +14,11 @@ requested, so the URL to check is rebuilt from a configured public base URL (:cl
 about ports, so the URL is tried without its port and with the scheme's default port (443 for
 ``https``, 80 for every other scheme, ``wss`` included), and repeated identical values count once.
 The comparison takes constant time.
+
+**SharedKey webhooks.** When a Twilio Webhook Rule signs with a SharedKey, the request also carries
+``X-Twilio-Webhooks-Signature-Settings: key=<id>,algorithm=HMAC_SHA256``. Read the algorithm with
+:func:`signature_algorithm`, and pass the SharedKey's secret (the one named by ``key``) instead of the
+Auth Token; the signed data is the same.
 """
 
 from __future__ import annotations
@@ -26,10 +31,28 @@ from urllib.parse import ParseResult, urlparse
 
 from rtvoice.exceptions import ConfigurationError
 
-__all__ = ["SIGNATURE_HEADER", "FormParams", "PublicURL", "compute_signature", "validate_signature"]
+__all__ = [
+    "HMAC_SHA1",
+    "HMAC_SHA256",
+    "SIGNATURE_HEADER",
+    "SIGNATURE_SETTINGS_HEADER",
+    "FormParams",
+    "PublicURL",
+    "compute_signature",
+    "signature_algorithm",
+    "validate_signature",
+]
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
 """The request header carrying the signature."""
+SIGNATURE_SETTINGS_HEADER = "X-Twilio-Webhooks-Signature-Settings"
+"""The header naming the SharedKey and algorithm of a Webhook Rule signature (absent otherwise)."""
+HMAC_SHA1 = "HMAC_SHA1"
+"""The Auth Token signature's algorithm, and the default."""
+HMAC_SHA256 = "HMAC_SHA256"
+"""The algorithm a SharedKey Webhook Rule may sign with."""
+
+_HASHES = {HMAC_SHA1: hashlib.sha1, HMAC_SHA256: hashlib.sha256}
 
 FormParams = Mapping[str, str] | Iterable[tuple[str, str]]
 """Form parameters: a mapping, or name/value pairs (Starlette's ``FormData.multi_items()``)."""
@@ -41,22 +64,47 @@ def _pairs(params: FormParams) -> list[tuple[str, str]]:
     return list(params)
 
 
-def compute_signature(auth_token: str, url: str, params: FormParams = ()) -> str:
+def signature_algorithm(settings_header: str | None) -> str:
+    """The algorithm named by an ``X-Twilio-Webhooks-Signature-Settings`` header.
+
+    Args:
+        settings_header: the header's value (``key=…,algorithm=HMAC_SHA256``), or None when absent.
+
+    Returns:
+        The ``algorithm=`` value as sent, or :data:`HMAC_SHA1` when the header or the part is missing.
+    """
+    for part in (settings_header or "").split(","):
+        name, separator, value = part.partition("=")
+        if separator and name.strip() == "algorithm" and value.strip():
+            return value.strip()
+    return HMAC_SHA1
+
+
+def compute_signature(
+    auth_token: str, url: str, params: FormParams = (), *, algorithm: str = HMAC_SHA1
+) -> str:
     """The ``X-Twilio-Signature`` Twilio would send for a request to ``url`` with these form parameters.
 
     Args:
-        auth_token: the account's Auth Token.
+        auth_token: the account's Auth Token (or the SharedKey secret of a Webhook Rule).
         url: the full URL as Twilio requested it (with its query string, if any).
         params: the POST form parameters; none for a WebSocket upgrade.
+        algorithm: :data:`HMAC_SHA1` or :data:`HMAC_SHA256` (any case).
 
     Returns:
-        The base64 HMAC-SHA1 signature.
+        The base64 HMAC signature.
+
+    Raises:
+        ValueError: for another algorithm.
     """
+    hash_function = _HASHES.get(algorithm.upper())
+    if hash_function is None:
+        raise ValueError(f"unsupported webhook signature algorithm {algorithm!r:.40}")
     values: dict[str, set[str]] = {}
     for name, value in _pairs(params):
         values.setdefault(name, set()).add(value)
     data = url + "".join(name + value for name in sorted(values) for value in sorted(values[name]))
-    digest = hmac.new(auth_token.encode("utf-8"), data.encode("utf-8"), hashlib.sha1).digest()
+    digest = hmac.new(auth_token.encode("utf-8"), data.encode("utf-8"), hash_function).digest()
     return base64.b64encode(digest).decode("ascii")
 
 
@@ -73,18 +121,24 @@ def _with_port(url: ParseResult) -> str:
     return url._replace(netloc=f"{url.netloc}:{port}").geturl()
 
 
-def validate_signature(auth_token: str, url: str, params: FormParams, signature: str) -> bool:
+def validate_signature(
+    auth_token: str, url: str, params: FormParams, signature: str, *, algorithm: str = HMAC_SHA1
+) -> bool:
     """Whether ``signature`` is Twilio's for ``url`` and ``params``, with or without the port.
 
     Args:
-        auth_token: the account's Auth Token.
+        auth_token: the account's Auth Token (or the SharedKey secret of a Webhook Rule).
         url: the URL Twilio requested: build it with :class:`PublicURL`.
         params: the POST form parameters; ``()`` for a WebSocket upgrade.
         signature: the ``X-Twilio-Signature`` header's value.
+        algorithm: from :func:`signature_algorithm`; :data:`HMAC_SHA1` for ordinary webhooks.
 
     Returns:
-        True when the signature matches; False otherwise, also for a URL that cannot be parsed.
+        True when the signature matches; False otherwise, also for a URL that cannot be parsed or an
+        unsupported algorithm.
     """
+    if algorithm.upper() not in _HASHES:
+        return False
     try:
         parsed = urlparse(url)
         candidates = (_without_port(parsed), _with_port(parsed))
@@ -93,7 +147,9 @@ def validate_signature(auth_token: str, url: str, params: FormParams, signature:
     pairs = _pairs(params)
     expected = signature.encode("utf-8", "surrogatepass")
     matches = [
-        hmac.compare_digest(compute_signature(auth_token, candidate, pairs).encode("ascii"), expected)
+        hmac.compare_digest(
+            compute_signature(auth_token, candidate, pairs, algorithm=algorithm).encode("ascii"), expected
+        )
         for candidate in candidates
     ]
     return any(matches)

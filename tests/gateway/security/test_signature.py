@@ -7,10 +7,17 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from twilio.request_validator import RequestValidator
+from twilio.request_validator import RequestValidator, get_signature_algorithm
 
 from rtvoice.exceptions import ConfigurationError
-from rtvoice_gateway.security import PublicURL, compute_signature, validate_signature
+from rtvoice_gateway.security import (
+    HMAC_SHA1,
+    HMAC_SHA256,
+    PublicURL,
+    compute_signature,
+    signature_algorithm,
+    validate_signature,
+)
 
 TOKEN = "12345678901234567890123456789012"
 
@@ -80,6 +87,47 @@ def test_the_same_answers_as_twilio(
         )
     )
     assert validate_signature(token, url, pairs, signature) == twilio.validate(url, form, signature)
+
+
+algorithms = st.sampled_from([HMAC_SHA1, HMAC_SHA256, "hmac_sha256", "HMAC_MD5", ""])
+
+
+@settings(max_examples=200, deadline=None)
+@given(texts, urls(), st.dictionaries(texts, texts, max_size=4), algorithms, algorithms, texts)
+def test_shared_key_algorithms_as_twilio(
+    token: str, url: str, form: dict[str, str], signed_with: str, checked_with: str, garbage: str
+) -> None:
+    twilio = RequestValidator(token)
+    signing = signed_with if signed_with.upper() in (HMAC_SHA1, HMAC_SHA256) else HMAC_SHA1
+    signature = twilio.compute_signature(url, form, signing)
+    assert compute_signature(token, url, form, algorithm=signing) == signature
+    for candidate in (signature, garbage):
+        expected = twilio.validate(url, form, candidate, checked_with or None)
+        assert (
+            validate_signature(token, url, form, candidate, algorithm=checked_with or HMAC_SHA1) == expected
+        )
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "",
+        "key=abc",
+        "key=abc,algorithm=HMAC_SHA256",
+        " algorithm = HMAC_SHA1 ,key=x",
+        "algorithm=",
+        "algorithm",
+        "x=1,algorithm=foo",
+    ],
+)
+def test_the_settings_header_as_twilio(header: str | None) -> None:
+    assert signature_algorithm(header) == get_signature_algorithm(header)
+
+
+def test_an_unknown_algorithm_cannot_sign() -> None:
+    with pytest.raises(ValueError, match="algorithm"):
+        compute_signature(TOKEN, "https://h.example/a", algorithm="HMAC_MD5")
 
 
 def test_a_form_webhook() -> None:

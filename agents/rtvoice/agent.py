@@ -209,6 +209,24 @@ class RealtimeAgent:
         return self._running
 
     @property
+    def provider(self) -> RealtimeProvider | None:
+        """The provider given to the agent (None: a default ``OpenAIProvider`` is built per session).
+
+        A host that runs many agents sets one shared provider on every agent built without one
+        (``if agent.provider is None: agent.provider = shared``), so they share its client.
+
+        Raises:
+            ConfigurationError: on assignment, when the agent was built with ``api_key=`` (its own key).
+        """
+        return self._provider
+
+    @provider.setter
+    def provider(self, value: RealtimeProvider | None) -> None:
+        if value is not None and self._api_key is not None:
+            raise ConfigurationError("this agent was built with api_key=...; it keeps its own provider")
+        self._provider = value
+
+    @property
     def connected(self) -> bool:
         """Whether a session is open and configured (after :meth:`connect`, or while running)."""
         return self._session is not None and self._session.connected

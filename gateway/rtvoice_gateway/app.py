@@ -1,0 +1,294 @@
+"""The gateway's Starlette app: the carrier's voice webhook and the media-stream WebSocket.
+
+``POST /twilio/voice``
+    Checks ``X-Twilio-Signature`` (over ``PUBLIC_URL`` + path, with the form), looks up the agent for
+    ``To``, builds it, mints a single-use stream token bound to the ``CallSid``, starts opening the
+    Realtime session (pre-warm) and answers ``<Connect><Stream url=".../twilio/stream/{token}">``. A number
+    with no agent (and no default) gets a spoken apology and ``<Hangup/>``.
+
+``WS /twilio/stream/{token}``
+    Before accepting: the upgrade's signature (over the ``wss://`` URL), the token (signature, expiry,
+    single use) and a pre-warmed call for it; anything else is refused with HTTP 403 before any upstream
+    session opens. Then :func:`rtvoice_gateway.call.run_call` holds the call.
+
+``GET /healthz``
+    ``ok``.
+
+The :class:`Gateway` owns what outlives a call: the settings, the number config, the shared Realtime
+provider, the token minting and store, the carrier REST client and the pre-warmed calls (each a task it
+owns, closed when its stream never comes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+
+from rtvoice import ConfigurationError, RealtimeAgent, RealtimeProvider, UpstreamError
+from rtvoice.audio import AudioFormat
+from rtvoice.logcontext import log_context
+from rtvoice_gateway.call import CallResources, run_call
+from rtvoice_gateway.carrier_rest import CarrierREST
+from rtvoice_gateway.numbers import AgentFactory, CallDetails, NumberConfig, NumberEntry, build_agent
+from rtvoice_gateway.security import (
+    SIGNATURE_HEADER,
+    InMemoryTokenStore,
+    PublicURL,
+    StreamTokenError,
+    StreamTokens,
+    TokenStore,
+    validate_signature,
+)
+from rtvoice_gateway.settings import Settings
+from rtvoice_gateway.twiml import TWIML_CONTENT_TYPE, apology_and_hangup, connect_stream
+
+__all__ = ["NO_AGENT_MESSAGE", "Gateway", "PendingCall", "create_app"]
+
+log = logging.getLogger("rtvoice_gateway.app")
+
+NO_AGENT_MESSAGE = "Sorry, nobody can take your call at this number. Goodbye."
+BROKEN_AGENT_MESSAGE = "Sorry, we cannot take your call right now. Please try again later. Goodbye."
+
+
+@dataclass
+class PendingCall:
+    """A call whose webhook was answered and whose media stream has not arrived yet."""
+
+    details: CallDetails
+    entry: NumberEntry
+    agent: RealtimeAgent
+    claimed: asyncio.Event = field(default_factory=asyncio.Event)
+    prewarm: asyncio.Task[None] | None = None
+    connect_error: BaseException | None = None
+
+
+class Gateway:
+    """Everything a call needs that outlives it (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        numbers: NumberConfig,
+        factories: Mapping[str, AgentFactory],
+        provider: RealtimeProvider,
+        *,
+        token_store: TokenStore | None = None,
+        apology_audio: bytes = b"",
+    ) -> None:
+        self.settings = settings
+        self.numbers = numbers
+        self.factories = factories
+        self.provider = provider
+        self.public = PublicURL(settings.public_url) if settings.public_url else None
+        self.tokens = StreamTokens(
+            settings.stream_token_secret.get_secret_value().encode(),
+            ttl_seconds=max(1, round(settings.stream_token_ttl_s)),
+        )
+        self.token_store = token_store or InMemoryTokenStore()
+        self.rest = (
+            CarrierREST(
+                settings.twilio_account_sid,
+                settings.twilio_auth_token.get_secret_value(),
+                base_url=settings.twilio_api_base,
+            )
+            if settings.twilio_account_sid and settings.twilio_auth_token
+            else None
+        )
+        self.apology_audio = apology_audio
+        self.pending: dict[str, PendingCall] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.calls_active = 0
+        self.calls_total = 0
+        self.refused: dict[str, int] = {}
+
+    # -- owned tasks ------------------------------------------------------------------------------------
+
+    def spawn(
+        self, coro: asyncio.Future[None] | asyncio.Task[None] | object, name: str
+    ) -> asyncio.Task[None]:
+        """Start a task the gateway owns (cancelled and awaited at shutdown)."""
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+        task.set_name(name)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    async def aclose(self) -> None:
+        """Cancel every owned task, close every pre-warmed session and the shared clients."""
+        for task in list(self.tasks):
+            task.cancel()
+        for task in list(self.tasks):
+            with contextlib.suppress(BaseException):
+                await task
+        for pending in list(self.pending.values()):
+            await pending.agent.aclose()
+        self.pending.clear()
+        if self.rest is not None:
+            await self.rest.aclose()
+        await self.provider.aclose()
+
+    def refuse(self, why: str) -> None:
+        """Count a refused request by reason."""
+        self.refused[why] = self.refused.get(why, 0) + 1
+        log.warning("refused: %s", why)
+
+    # -- URLs -------------------------------------------------------------------------------------------
+
+    def public_for(self, request: Request | WebSocket) -> PublicURL:
+        """``PUBLIC_URL``, or (a local gateway) the origin the request came to."""
+        if self.public is not None:
+            return self.public
+        return PublicURL(f"{request.url.scheme.replace('ws', 'http')}://{request.url.netloc}")
+
+    # -- pre-warm ---------------------------------------------------------------------------------------
+
+    async def prewarm(self, pending: PendingCall) -> None:
+        """Open the call's Realtime session now; close it if the stream never claims it."""
+        mode = pending.entry.audio
+        fmt = AudioFormat.PCM16_24K if mode == "transcode" else AudioFormat.PCMU_8K
+        call_sid = pending.details.call_sid
+        with log_context(call_sid=call_sid):
+            try:
+                await pending.agent.connect(input_format=fmt, output_format=fmt)
+            except (UpstreamError, OSError) as exc:
+                log.error("pre-warming the Realtime session failed: %s", exc)
+                pending.connect_error = exc
+            try:
+                async with asyncio.timeout(self.settings.stream_token_ttl_s + 5):
+                    await pending.claimed.wait()
+            except TimeoutError:
+                log.warning("the media stream never came; closing the pre-warmed session")
+                if self.pending.get(call_sid) is pending:
+                    del self.pending[call_sid]
+                await pending.agent.aclose()
+
+
+def create_app(gateway: Gateway) -> Starlette:
+    """The ASGI app for ``gateway`` (served by uvicorn; closes the gateway at shutdown)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await gateway.aclose()
+
+    async def healthz(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def voice(request: Request) -> Response:
+        form = await request.form()
+        fields = {key: str(value) for key, value in form.items()}
+        token = gateway.settings.twilio_auth_token
+        if token is not None:
+            url = gateway.public_for(request).http("/twilio/voice", request.url.query)
+            signature = request.headers.get(SIGNATURE_HEADER, "")
+            pairs = [(key, str(value)) for key, value in form.multi_items()]
+            if not validate_signature(token.get_secret_value(), url, pairs, signature):
+                gateway.refuse("bad webhook signature")
+                return PlainTextResponse("invalid signature", status_code=403)
+        call_sid, to_number = fields.get("CallSid", ""), fields.get("To", "")
+        if not call_sid or not to_number:
+            gateway.refuse("webhook without CallSid or To")
+            return PlainTextResponse("CallSid and To are required", status_code=400)
+        with log_context(call_sid=call_sid):
+            entry = gateway.numbers.entry_for(to_number)
+            if entry is None:
+                log.info("no agent for %s: apology and hang-up", to_number)
+                return Response(apology_and_hangup(NO_AGENT_MESSAGE), media_type=TWIML_CONTENT_TYPE)
+            details = CallDetails(
+                call_sid=call_sid,
+                from_number=fields.get("From", ""),
+                to_number=to_number,
+                account_sid=fields.get("AccountSid", ""),
+                direction=fields.get("Direction", "inbound"),
+            )
+            try:
+                agent = build_agent(gateway.factories[entry.agent], entry, details)
+                stream_token = gateway.tokens.mint(call_sid, time.time())
+            except Exception:
+                log.exception("building the agent for %s failed", to_number)
+                return Response(apology_and_hangup(BROKEN_AGENT_MESSAGE), media_type=TWIML_CONTENT_TYPE)
+            agent.handle_sigint = False
+            if agent.provider is None:
+                with contextlib.suppress(ConfigurationError):  # an agent with its own api_key keeps it
+                    agent.provider = gateway.provider
+            pending = PendingCall(details, entry, agent)
+            old = gateway.pending.pop(call_sid, None)
+            if old is not None:  # the carrier retried the webhook: the newer answer wins
+                old.claimed.set()
+                gateway.spawn(old.agent.aclose(), f"close-{call_sid}")
+            gateway.pending[call_sid] = pending
+            pending.prewarm = gateway.spawn(gateway.prewarm(pending), f"prewarm-{call_sid}")
+            public = gateway.public_for(request)
+            twiml = connect_stream(
+                public.websocket(f"/twilio/stream/{stream_token}"),
+                {"CallSid": call_sid, "From": details.from_number, "To": to_number},
+                allow_plain_ws=gateway.public is None,
+            )
+            log.info("answering %s -> %s with agent %s", details.from_number, to_number, entry.agent)
+            return Response(twiml, media_type=TWIML_CONTENT_TYPE)
+
+    async def stream(ws: WebSocket) -> None:
+        token = ws.path_params["token"]
+        auth = gateway.settings.twilio_auth_token
+        if auth is not None:
+            url = gateway.public_for(ws).websocket(ws.url.path)
+            if not validate_signature(auth.get_secret_value(), url, (), ws.headers.get(SIGNATURE_HEADER, "")):
+                gateway.refuse("bad upgrade signature")
+                await ws.close(1008)
+                return
+        try:
+            grant = gateway.tokens.verify(token, time.time())
+        except StreamTokenError as exc:
+            gateway.refuse(f"stream token: {type(exc).__name__}")
+            await ws.close(1008)
+            return
+        if not await gateway.token_store.claim(grant.token_id, grant.expires_at, time.time()):
+            gateway.refuse("stream token used twice")
+            await ws.close(1008)
+            return
+        pending = gateway.pending.pop(grant.call_sid, None)
+        if pending is None:
+            gateway.refuse("no answered call for this stream")
+            await ws.close(1008)
+            return
+        pending.claimed.set()
+        await ws.accept()
+        gateway.calls_active += 1
+        gateway.calls_total += 1
+        try:
+            with log_context(call_sid=grant.call_sid):
+                await run_call(
+                    ws,
+                    CallResources(
+                        details=pending.details,
+                        entry=pending.entry,
+                        agent=pending.agent,
+                        prewarm=pending.prewarm,
+                        settings=gateway.settings,
+                        rest=gateway.rest,
+                        apology_audio=gateway.apology_audio,
+                    ),
+                )
+        finally:
+            gateway.calls_active -= 1
+
+    return Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/twilio/voice", voice, methods=["POST"]),
+            WebSocketRoute("/twilio/stream/{token}", stream),
+        ],
+        lifespan=lifespan,
+    )

@@ -1,0 +1,144 @@
+"""One phone call, from the accepted media stream to its end: one ``asyncio.TaskGroup`` per call.
+
+Tasks: the line's **reader** (carrier messages), the line's **sender** (paced agent audio), and the
+**agent** (``RealtimeAgent.run()`` on the phone devices, with the session pre-warmed during the webhook).
+The call waits for whichever ends first:
+
+* the caller's side (``stop``, or the socket dropped): the agent is stopped, its upstream closed within
+  a second, the recording finalised;
+* the agent: a tool hung up or transferred (the line is closed or the carrier ends it), or the upstream
+  was lost (the caller hears a short apology, then the line is closed: never silence).
+
+Whatever ends it, every task is ended and the socket closed before :func:`run_call` returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+from starlette.websockets import WebSocket
+
+from rtvoice import AgentResult, RealtimeAgent
+from rtvoice_gateway.call_control import CallControl
+from rtvoice_gateway.carrier.twilio import TwilioMediaStream
+from rtvoice_gateway.carrier_rest import CarrierREST
+from rtvoice_gateway.numbers import CallDetails, NumberEntry
+from rtvoice_gateway.phone import PhoneLine
+from rtvoice_gateway.settings import Settings
+
+__all__ = ["START_TIMEOUT_S", "CallResources", "CallSummary", "run_call"]
+
+log = logging.getLogger("rtvoice_gateway.call")
+
+#: How long the carrier may take between accepting the socket and sending ``start``.
+START_TIMEOUT_S = 10.0
+#: How long the apology may take to play before the line is closed anyway.
+APOLOGY_LIMIT_S = 8.0
+UPSTREAM_LOST = ("upstream_closed", "upstream_error", "error")
+
+
+@dataclass
+class CallResources:
+    """What the app hands a call."""
+
+    details: CallDetails
+    entry: NumberEntry
+    agent: RealtimeAgent
+    prewarm: asyncio.Task[None] | None
+    settings: Settings
+    rest: CarrierREST | None
+    apology_audio: bytes
+
+
+@dataclass
+class CallSummary:
+    """How a call went (returned by :func:`run_call`)."""
+
+    ended_by: str
+    """``caller`` (stop or socket dropped), ``agent`` (a tool hung up or transferred), ``upstream`` (lost:
+    apology played), ``refused`` (no valid ``start``)."""
+    result: AgentResult | None
+    line_end: str | None
+    frames_in: int
+    violations: dict[str, int]
+
+
+async def run_call(ws: WebSocket, call: CallResources) -> CallSummary:
+    """Hold one accepted media stream until the call ends (see the module docstring)."""
+    settings, agent = call.settings, call.agent
+    stream = TwilioMediaStream(call_sid=call.details.call_sid, max_message_chars=settings.max_message_bytes)
+    line = PhoneLine(ws, stream, mode=call.entry.audio, lead_ms=settings.outbound_lead_ms)
+    control = CallControl(call.details, line, call.rest, call.entry.transfer_targets)
+    line.on_digit = control.digit_pressed
+    result: AgentResult | None = None
+    ended_by = "caller"
+    async with asyncio.TaskGroup() as tasks:
+        reader = tasks.create_task(line.read(), name="call-reader")
+        started = await _first(line.started.wait(), line.ended.wait(), limit_s=START_TIMEOUT_S)
+        if not started or line.call is None:
+            log.warning("no valid start on the media stream (%s): closing", line.end_reason or "timeout")
+            await line.close(1008)
+            reader.cancel()
+            await agent.aclose()
+            return CallSummary("refused", None, line.end_reason, line.frames_in, _violations(stream))
+        call_started = line.call
+        agent.audio_input, agent.audio_output = line.microphone, line.speaker
+        agent.injectables[CallControl] = control
+        sender = tasks.create_task(line.send_paced(), name="call-sender")
+        if call.prewarm is not None:
+            await _first(asyncio.shield(call.prewarm), line.ended.wait(), limit_s=15)
+        if call.entry.greeting and agent.connected:
+            await agent.request_response(call.entry.greeting)
+        log.info(
+            "call started: stream %s, %s -> %s",
+            call_started.stream_sid,
+            call.details.from_number,
+            call.details.to_number,
+        )
+        run = tasks.create_task(agent.run(), name="call-agent")
+        await _first(run, line.ended.wait())
+        if not run.done():  # the caller's side ended first
+            await agent.stop()
+            result = await run
+            ended_by = "agent" if control.ended_by else "caller"
+        else:
+            result = run.result()
+            if control.ended_by:
+                ended_by = "agent"
+            elif result.stop_reason in UPSTREAM_LOST and not line.ended.is_set():
+                ended_by = "upstream"
+                log.error(
+                    "the Realtime session was lost (%s): apologising and hanging up", result.stop_reason
+                )
+                if call.apology_audio:
+                    await line.play_and_wait(call.apology_audio, limit_s=APOLOGY_LIMIT_S)
+            else:
+                ended_by = "agent"
+        await line.close()
+        sender.cancel()
+        reader.cancel()
+    log.info("call ended by %s (%s)", ended_by, result.stop_reason if result else "-")
+    return CallSummary(ended_by, result, line.end_reason, line.frames_in, _violations(stream))
+
+
+def _violations(stream: TwilioMediaStream) -> dict[str, int]:
+    return {str(kind): count for kind, count in stream.violations.items()}
+
+
+async def _first(*waits: object, limit_s: float | None = None) -> bool:
+    """Wait until the first of ``waits`` (coroutines or tasks) is done; False on the time limit.
+
+    Coroutines this function wrapped in tasks are cancelled and awaited; tasks it was given are left alone.
+    """
+    owned = [asyncio.ensure_future(w) for w in waits if asyncio.iscoroutine(w)]
+    given = [w for w in waits if isinstance(w, asyncio.Future)]
+    done, _ = await asyncio.wait([*owned, *given], timeout=limit_s, return_when=asyncio.FIRST_COMPLETED)
+    for task in owned:
+        task.cancel()
+    for task in owned:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    return bool(done)

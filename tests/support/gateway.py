@@ -65,7 +65,7 @@ async def live_gateway(
 ) -> AsyncIterator[LiveGateway]:
     """A gateway answering ``NUMBER`` with ``factory``'s agents, signed with ``TOKEN`` over ``PUBLIC``."""
     async with FakeCarrierAPI(auth_token=TOKEN) as api:
-        config = NumberConfig(numbers={NUMBER: NumberEntry(agent="tests:factory", **(entry or {}))})  # type: ignore[arg-type]
+        config = NumberConfig(numbers={NUMBER: NumberEntry(agent="tests:factory", **(entry or {}))})
         values: dict[str, object] = {
             "twilio_auth_token": TOKEN,
             "twilio_account_sid": api.account_sid,

@@ -2,12 +2,15 @@
 
 Subcommands:
 
+* ``serve``: the gateway (webhook and media streams) until SIGINT/SIGTERM.
+* ``dial``: a local softphone (a WAV file or the microphone) calling a gateway over loopback.
 * ``simulator``: run the offline Realtime API simulator until SIGINT/SIGTERM.
-* ``demo``: a scripted phone-style call against the embedded simulator (or OpenAI with a key).
+* ``demo``: a scripted phone call through the gateway, on the embedded simulator (or OpenAI with a key).
 
-Global option ``--log-level LEVEL``: render every log line of the process (the library's included)
-through structlog on stderr, with the call's bound fields (see ``docs/logging.md``). Without it the
-command leaves logging alone.
+Global options: ``--version``; ``--log-level LEVEL`` renders every log line of the process (the
+library's included) through structlog on stderr, with the call's bound fields (see ``docs/logging.md``).
+``serve`` logs at INFO as JSON lines by default (``--log-format console`` for people); the other commands
+leave logging alone unless asked. Bad input is one line on stderr and exit code 2, never a traceback.
 """
 
 from __future__ import annotations
@@ -15,10 +18,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.metadata
 import math
+import os
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 __all__ = ["build_parser", "main"]
 
@@ -32,6 +38,24 @@ def _finite_positive(text: str) -> float:
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a finite number above 0, not {text!r}")
     return value
+
+
+def _port(text: str) -> int:
+    """An argparse type: a TCP port, 0 to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0 to 65535, not {value}")
+    return value
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("rtvoice-gateway")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,7 +72,52 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LEVEL",
         help="log to stderr at LEVEL (DEBUG, INFO, WARNING, ERROR, CRITICAL), rendered by structlog",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument(
+        "--log-format",
+        choices=["json", "console"],
+        default=None,
+        help="how to render log lines (default: json for serve, console otherwise)",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the gateway: the carrier's voice webhook and media streams",
+        description=(
+            "Serve POST /twilio/voice and WS /twilio/stream/{token}. Settings come from the environment "
+            "(see .env.example) and these flags. Without OPENAI_API_KEY every call runs on the embedded "
+            "Realtime simulator; without TWILIO_AUTH_TOKEN signatures are not checked and only loopback "
+            "is served."
+        ),
+    )
+    serve.add_argument("--config", type=Path, default=None, metavar="FILE", help="the per-number TOML file")
+    serve.add_argument("--host", default=None, help="interface to listen on (default: HOST or 127.0.0.1)")
+    serve.add_argument(
+        "--port", type=_port, default=None, help="TCP port, 0 for a free one (default: PORT or 8080)"
+    )
+    serve.add_argument(
+        "--public-url", default=None, metavar="URL", help="the https:// origin the carrier reaches"
+    )
+
+    dial = commands.add_parser(
+        "dial",
+        help="call a gateway from this machine: a WAV file or your microphone plays the caller",
+        description=(
+            "Place a call to a gateway over loopback, playing the carrier's part (signed webhook when "
+            "TWILIO_AUTH_TOKEN is set, media stream, marks, clear, DTMF, stop)."
+        ),
+    )
+    dial.add_argument("base_url", metavar="BASE_URL", help="the gateway, e.g. http://127.0.0.1:8080")
+    dial.add_argument("--to", dest="to_number", default="+15550100001", help="the number dialled (To)")
+    dial.add_argument("--from", dest="from_number", default="+15550100123", help="the caller (From)")
+    source = dial.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--wav", type=Path, default=None, metavar="IN", help="what the caller says (a WAV file)"
+    )
+    source.add_argument("--mic", action="store_true", help="talk through the microphone and speakers")
+    dial.add_argument("--out", type=Path, default=None, metavar="OUT", help="write the call (stereo WAV)")
+    dial.add_argument("--speed", type=_finite_positive, default=1.0, help=argparse.SUPPRESS)
 
     sim = commands.add_parser(
         "simulator",
@@ -57,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: %(default)s)")
     sim.add_argument(
-        "--port", type=int, default=0, help="TCP port; 0 picks a free one (default: %(default)s)"
+        "--port", type=_port, default=0, help="TCP port; 0 picks a free one (default: %(default)s)"
     )
     sim.add_argument("--api-key", default=None, help="require this key (Bearer or Azure api-key header)")
     sim.add_argument(
@@ -138,15 +207,91 @@ async def _run_simulator(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _run_serve(args: argparse.Namespace) -> int:
+    from rtvoice_gateway.numbers import ConfigError
+    from rtvoice_gateway.serve import running_gateway
+    from rtvoice_gateway.settings import Settings, SettingsError
+
+    try:
+        settings = Settings.from_env(
+            host=args.host, port=args.port, public_url=args.public_url, config=args.config
+        )
+    except SettingsError as exc:
+        print(f"rtvoice-gateway serve: {exc}", file=sys.stderr)
+        return 2
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with running_gateway(settings) as running:
+            print(f"listening on {running.url}", flush=True)
+            await stop.wait()
+    except ConfigError as exc:
+        print(f"rtvoice-gateway serve: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(
+            f"rtvoice-gateway serve: cannot listen on {settings.host}:{settings.port}: {exc}", file=sys.stderr
+        )
+        return 2
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    return 0
+
+
+async def _run_dial(args: argparse.Namespace) -> int:
+    from rtvoice_gateway.dial import DialError, DialOptions, dial
+
+    if not args.base_url.startswith(("http://", "https://")):
+        print(
+            f"rtvoice-gateway dial: BASE_URL must start with http:// or https://, not {args.base_url!r}",
+            file=sys.stderr,
+        )
+        return 2
+    if args.out is not None and not args.out.parent.is_dir():
+        print(f"rtvoice-gateway dial: --out {args.out}: no such folder {args.out.parent}", file=sys.stderr)
+        return 2
+    options = DialOptions(
+        base_url=args.base_url,
+        to_number=args.to_number,
+        from_number=args.from_number,
+        wav=args.wav,
+        mic=args.mic,
+        out=args.out,
+        auth_token=os.environ.get("TWILIO_AUTH_TOKEN") or None,
+        public_url=os.environ.get("PUBLIC_URL") or None,
+        speed=args.speed,
+    )
+    hang_up = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGINT, hang_up.set)
+    try:
+        await dial(options, hang_up=hang_up)
+    except DialError as exc:
+        print(f"rtvoice-gateway dial: {exc}", file=sys.stderr)
+        return 1 if not str(exc).startswith("--") else 2
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     args = build_parser().parse_args(argv)
-    if args.log_level is not None:
-        from rtvoice_gateway.logs import configure_logging
+    level = args.log_level or ("INFO" if args.command == "serve" else None)
+    if level is not None:
+        from rtvoice_gateway.logs import LogFormat, configure_logging
 
-        configure_logging(args.log_level, "console")
+        fmt: LogFormat = args.log_format or ("json" if args.command == "serve" else "console")
+        configure_logging(level, fmt)
     if args.command == "simulator":
         return asyncio.run(_run_simulator(args))
+    if args.command == "serve":
+        return asyncio.run(_run_serve(args))
+    if args.command == "dial":
+        return asyncio.run(_run_dial(args))
     from rtvoice_gateway.demo import run_demo
 
     with contextlib.suppress(KeyboardInterrupt):

@@ -1,0 +1,126 @@
+"""``rtvoice-gateway serve``: the gateway from its settings, in one process.
+
+:func:`running_gateway` builds everything a gateway needs from :class:`~rtvoice_gateway.settings.Settings`
+(the number config, the shared Realtime provider, the embedded Realtime simulator when there is no
+``OPENAI_API_KEY``, the pre-rendered apology) and serves it with uvicorn; the demo and the tests use it
+too; the ``serve`` command runs it until SIGINT or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from rtvoice import OpenAIProvider, RealtimeProvider
+from rtvoice.testing import Brain, RealtimeSimulator, Timing, speech
+from rtvoice.testing.embedded_server import EmbeddedServer
+from rtvoice_codecs import StreamResampler, pcm16_to_ulaw
+from rtvoice_gateway.app import Gateway, create_app
+from rtvoice_gateway.numbers import AgentFactory, NumberConfig, NumberEntry, load_numbers, resolve_factory
+from rtvoice_gateway.settings import Settings
+
+__all__ = ["APOLOGY", "DEFAULT_AGENT", "RunningGateway", "load_config", "render_apology", "running_gateway"]
+
+log = logging.getLogger("rtvoice_gateway.serve")
+
+APOLOGY = "I'm sorry, we have a technical problem and have to end this call. Please call again later."
+#: The agent answering every number when no config is given.
+DEFAULT_AGENT = Path(__file__).resolve().parents[2] / "examples" / "receptionist.py"
+
+
+def render_apology(text: str = APOLOGY) -> bytes:
+    """``text`` as 8 kHz μ-law, spoken by espeak-ng (a tone where it is missing): played on upstream loss."""
+    pcm = speech.trim_silence(speech.synthesize(text), sample_rate=24000)
+    return pcm16_to_ulaw(StreamResampler(24000, 8000).process(pcm) + StreamResampler(24000, 8000).flush())
+
+
+def load_config(path: Path | None) -> tuple[NumberConfig, dict[str, AgentFactory]]:
+    """The number config at ``path``, or the example receptionist for every number.
+
+    Raises:
+        ConfigError: the file is invalid (the message names the file and the key).
+    """
+    if path is not None:
+        return load_numbers(path)
+    reference = f"{DEFAULT_AGENT}:make_agent"
+    factory = resolve_factory(reference, base=DEFAULT_AGENT.parent)
+    return NumberConfig(default=NumberEntry(agent=reference)), {reference: factory}
+
+
+@dataclass
+class RunningGateway:
+    """A gateway being served: where, and its parts."""
+
+    gateway: Gateway
+    server: EmbeddedServer
+    simulator: RealtimeSimulator | None
+
+    @property
+    def url(self) -> str:
+        """``http://HOST:PORT``."""
+        return f"http://{self.server.config.host}:{self.server.port}"
+
+
+@contextlib.asynccontextmanager
+async def running_gateway(
+    settings: Settings,
+    *,
+    numbers: tuple[NumberConfig, dict[str, AgentFactory]] | None = None,
+    brain: Brain | None = None,
+    timing: Timing | None = None,
+    user_transcripts: list[str] | None = None,
+) -> AsyncIterator[RunningGateway]:
+    """Serve a gateway until the block ends.
+
+    Args:
+        settings: the settings.
+        numbers: the number config and factories (default: ``settings.config`` or the receptionist).
+        brain: the embedded simulator's brain (no ``OPENAI_API_KEY`` only).
+        timing: the embedded simulator's pace (default: the real API's).
+        user_transcripts: what the embedded simulator hears the caller say, in order.
+
+    Signal handlers are left alone (the ``serve`` command installs its own).
+
+    Raises:
+        ConfigError: a bad number config. OSError: the port cannot be bound.
+    """
+    config, factories = numbers if numbers is not None else load_config(settings.config)
+    simulator: RealtimeSimulator | None = None
+    provider: RealtimeProvider
+    async with contextlib.AsyncExitStack() as stack:
+        if settings.openai_api_key is None:
+            simulator = RealtimeSimulator(
+                brain=brain, timing=timing or Timing.realistic(), user_transcripts=user_transcripts or ()
+            )
+            await simulator.start()
+            stack.push_async_callback(simulator.aclose)
+            provider = OpenAIProvider(api_key="sk-simulator", websocket_base_url=simulator.url)
+            log.warning(
+                "no OPENAI_API_KEY: every call runs on the embedded Realtime simulator at %s", simulator.url
+            )
+        else:
+            provider = OpenAIProvider(
+                api_key=settings.openai_api_key.get_secret_value(), base_url=settings.openai_base_url
+            )
+        if settings.local_only:
+            log.warning(
+                "no TWILIO_AUTH_TOKEN: signatures are NOT checked; serving on %s for local use only",
+                settings.host,
+            )
+        apology = await asyncio.to_thread(render_apology)
+        gateway = Gateway(settings, config, factories, provider, apology_audio=apology)
+        server = EmbeddedServer(
+            create_app(gateway),
+            host=settings.host,
+            port=settings.port,
+            lifespan="on",
+            ws_max_size=settings.max_message_bytes,
+            log_level="warning",
+        )
+        await server.start()
+        stack.push_async_callback(server.aclose)
+        yield RunningGateway(gateway, server, simulator)

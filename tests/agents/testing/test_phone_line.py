@@ -9,12 +9,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from openai.types.realtime import SessionUpdateEvent
 
+from rtvoice import OpenAIProvider, RealtimeAgent, ServerVAD
 from rtvoice.audio import AudioFormat
 from rtvoice.exceptions import ConfigurationError
-from rtvoice.testing import speech
-from rtvoice.testing.phone_line import PhoneLineMicrophone, PhoneLineSpeaker, ulaw_from_wav
+from rtvoice.testing import RealtimeSimulator, speech
+from rtvoice.testing.phone_line import PhoneLineMicrophone, PhoneLineMode, PhoneLineSpeaker, ulaw_from_wav
 from rtvoice_codecs import StreamResampler, pcm16_to_ulaw, ulaw_to_pcm16
+from support.agent import received
+from support.audio import caller_wav
+from support.timing import seconds
 
 SAFETY_S = 10.0  # a broken device fails instead of hanging; nothing here measures time
 ULAW = AudioFormat.PCMU_8K
@@ -310,3 +315,44 @@ async def test_idle_line_sends_nothing_and_restarts_on_audio() -> None:
     await speaker.start()  # a restart counts from zero
     assert speaker.played_ms == 0.0 and speaker.frames_played == 0
     await speaker.stop()
+
+
+# ------------------------------------------------------------------------------------ with the agent
+
+
+@pytest.mark.parametrize("mode", ["transcode", "passthrough"])
+async def test_a_call_on_phone_line_devices(mode: PhoneLineMode, tmp_path: Path) -> None:
+    lines = ["Hello, my name is Alice.", "Thank you, goodbye."]
+    caller_wav(tmp_path / "caller.wav", lines, gaps_ms=2500)
+    mic = PhoneLineMicrophone(ulaw_from_wav(tmp_path / "caller.wav"), mode=mode, speed=4.0)
+    frames: list[bytes] = []
+    speaker = PhoneLineSpeaker(mode=mode, speed=4.0, on_frame=frames.append)
+    async with RealtimeSimulator(user_transcripts=lines, generation_speed=16) as sim:
+        agent = RealtimeAgent(
+            instructions="Be brief.",
+            turn_detection=ServerVAD(),
+            audio_input=mic,
+            audio_output=speaker,
+            provider=OpenAIProvider(api_key="sk-test", websocket_base_url=sim.url),
+        )
+        async with asyncio.timeout(seconds(60)), asyncio.TaskGroup() as tasks:
+            run = tasks.create_task(agent.run())
+            await mic.wait_finished()
+            await agent.stop()
+        result = run.result()
+        update = received(sim, SessionUpdateEvent)[0]
+    assert result.error is None
+    assert [(t.role, t.transcript) for t in result.turns] == [
+        ("user", lines[0]),
+        ("assistant", lines[0]),
+        ("user", lines[1]),
+        ("assistant", lines[1]),
+    ]
+    wire = "audio/pcm" if mode == "transcode" else "audio/pcmu"
+    assert update.session.audio is not None
+    assert update.session.audio.input is not None and update.session.audio.output is not None
+    assert update.session.audio.input.format is not None and update.session.audio.output.format is not None
+    assert update.session.audio.input.format.type == wire == update.session.audio.output.format.type
+    # The replies reached the line as exact 20 ms μ-law frames, and their marks came back.
+    assert frames and all(len(f) == 160 for f in frames)
+    assert speaker.played_ms > 1000

@@ -84,6 +84,7 @@ class Gateway:
         *,
         token_store: TokenStore | None = None,
         apology_audio: bytes = b"",
+        clock_speed: float = 1.0,
     ) -> None:
         self.settings = settings
         self.numbers = numbers
@@ -105,6 +106,8 @@ class Gateway:
             else None
         )
         self.apology_audio = apology_audio
+        self.clock_speed = clock_speed
+        """How much faster than real time the carrier plays: 1, except for a simulated carrier."""
         self.pending: dict[str, PendingCall] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self.calls_active = 0
@@ -279,6 +282,7 @@ def create_app(gateway: Gateway) -> Starlette:
                         settings=gateway.settings,
                         rest=gateway.rest,
                         apology_audio=gateway.apology_audio,
+                        clock_speed=gateway.clock_speed,
                     ),
                 )
         finally:

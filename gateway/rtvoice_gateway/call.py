@@ -51,6 +51,7 @@ class CallResources:
     settings: Settings
     rest: CarrierREST | None
     apology_audio: bytes
+    clock_speed: float = 1.0
 
 
 @dataclass
@@ -70,7 +71,9 @@ async def run_call(ws: WebSocket, call: CallResources) -> CallSummary:
     """Hold one accepted media stream until the call ends (see the module docstring)."""
     settings, agent = call.settings, call.agent
     stream = TwilioMediaStream(call_sid=call.details.call_sid, max_message_chars=settings.max_message_bytes)
-    line = PhoneLine(ws, stream, mode=call.entry.audio, lead_ms=settings.outbound_lead_ms)
+    line = PhoneLine(
+        ws, stream, mode=call.entry.audio, lead_ms=settings.outbound_lead_ms, clock_speed=call.clock_speed
+    )
     control = CallControl(call.details, line, call.rest, call.entry.transfer_targets)
     line.on_digit = control.digit_pressed
     result: AgentResult | None = None

@@ -172,6 +172,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--wav", default=None, metavar="PATH", help="write the call (caller and agent) to a WAV file"
     )
+    demo.add_argument(
+        "--stereo",
+        action="store_true",
+        help="with --wav: the caller left, the agent right (default: a mono mix)",
+    )
     demo.add_argument("--quiet", action="store_true", help="print only the transcript")
     return parser
 
@@ -295,7 +300,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rtvoice_gateway.demo import run_demo
 
     with contextlib.suppress(KeyboardInterrupt):
-        return asyncio.run(run_demo(speed=args.speed, wav_path=args.wav, verbose=not args.quiet))
+        return asyncio.run(
+            run_demo(speed=args.speed, wav_path=args.wav, verbose=not args.quiet, stereo=args.stereo)
+        )
     return 130
 
 

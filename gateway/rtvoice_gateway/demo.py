@@ -132,7 +132,7 @@ async def _agent_turn(
 ) -> float:
     """Wait for the agent's next line; print it where its audio started; return when it finished playing."""
     text = await transcript.lines.get()
-    while (start := _agent_speech_start(call, after_ms)) is None:
+    while (start := _agent_speech_start(call, after_ms)) is None:  # noqa: ASYNC110 - the call's audio
         await asyncio.sleep(0.02)
     printer.say(start, "agent", text)
     # Finished: the caller has heard PAUSE_MS of silence after it.
@@ -204,6 +204,8 @@ async def run_demo(
         brain=ScriptedBrain(AGENT_SCRIPT),
         timing=Timing.realistic(scale=1 / speed),
         user_transcripts=CALLER_LINES,
+        clock_speed=speed,
+        announce=False,
     ) as gateway:
         where = "OpenAI" if settings.openai_api_key else "the embedded Realtime simulator"
         printer.note(f"gateway at {gateway.url}, agent on {where}")
@@ -227,7 +229,7 @@ async def run_demo(
         report = agent.usage_report()
         result.input_tokens += report.total.input_tokens
         result.output_tokens += report.total.output_tokens
-        result.cost_usd = report.cost.total if report.cost.complete else None
+        result.cost_usd = report.cost.total if report.cost.is_complete else None
     result.tool_calls = [("book_table", json.loads('{"party_size": 2, "time": "19:30"}'))]
     if wav_path is not None:
         _write_wav(Path(wav_path), bytes(call.said), bytes(call.heard), stereo=stereo)

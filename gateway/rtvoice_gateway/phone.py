@@ -134,7 +134,7 @@ class PhoneSpeaker(AudioOutputDevice):
     def played_ms(self) -> float:
         """Agent audio heard: the latest mark echo, or the pacer's playout clock since (never more than
         was queued, never less than before)."""
-        estimate = self._line.pacer.played_ms(time.monotonic()) - self._line.offset_ms
+        estimate = self._line.pacer.played_ms(self._line.now()) - self._line.offset_ms
         self._heard = min(self._counter.queued_ms, max(self._heard, estimate))
         return self._heard
 
@@ -210,6 +210,8 @@ class PhoneLine:
         mode: ``"transcode"`` or ``"passthrough"``.
         lead_ms: agent audio to keep queued at the carrier.
         on_digit: called with each DTMF digit the caller presses.
+        clock_speed: how much faster than real time the carrier plays (1 in production; a simulated
+            carrier in tests and the demo may run faster, and the pacer's clock must follow it).
     """
 
     def __init__(
@@ -220,8 +222,10 @@ class PhoneLine:
         mode: AudioMode = "transcode",
         lead_ms: int = 160,
         on_digit: Callable[[str], None] | None = None,
+        clock_speed: float = 1.0,
     ) -> None:
         self.ws = ws
+        self.clock_speed = clock_speed
         self.stream = stream
         self.pacer = OutboundPacer(lead_ms)
         self.offset_ms = 0.0
@@ -267,7 +271,7 @@ class PhoneLine:
             self.microphone.feed(event.payload)
         elif isinstance(event, MarkPlayed):
             if not event.stale:
-                self.pacer.receive_played(event.position_ms, time.monotonic())
+                self.pacer.receive_played(event.position_ms, self.now())
                 self.speaker.mark_played(event)
         elif isinstance(event, CallStarted):
             self.call = event
@@ -285,16 +289,24 @@ class PhoneLine:
     async def send_paced(self) -> None:
         """Send the pacer's frames as they fit the lead, each release followed by a mark."""
         while not self.ended.is_set():
-            release = self.pacer.poll(time.monotonic())
+            release = self.pacer.poll(self.now())
             if release.frames and self.call is not None:
                 await self.send(self.stream.send_audio(b"".join(release.frames)) + self.stream.send_mark())
-            timeout = None if release.wake_at is None else max(0.0, release.wake_at - time.monotonic())
+            timeout = (
+                None
+                if release.wake_at is None
+                else max(0.0, (release.wake_at - self.now()) / self.clock_speed)
+            )
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
                     await self._wake.wait()
 
     # -- used by the devices and the call -----------------------------------------------------------------
+
+    def now(self) -> float:
+        """The line's clock in seconds: monotonic time, times ``clock_speed``."""
+        return time.monotonic() * self.clock_speed
 
     def wake(self) -> None:
         """New audio for the sender."""
@@ -314,7 +326,7 @@ class PhoneLine:
     async def clear(self) -> None:
         """Send ``clear`` now and drop what the pacer holds."""
         await self.send(self.stream.clear())
-        self.pacer.clear(time.monotonic())
+        self.pacer.clear(self.now())
 
     async def play_and_wait(self, mulaw: bytes, *, limit_s: float) -> bool:
         """Play μ-law audio (an apology) after what is queued and wait until the carrier confirms it played.
@@ -333,7 +345,7 @@ class PhoneLine:
         while time.monotonic() < deadline and not self.ended.is_set():
             if self.pacer.waiting_ms == 0 and self.stream.played_ms >= self.pacer.sent_ms:
                 return True
-            await asyncio.sleep(FRAME_MS / 1000)
+            await asyncio.sleep(FRAME_MS / 1000 / self.clock_speed)
         return self.pacer.waiting_ms == 0 and self.stream.played_ms >= self.pacer.sent_ms
 
     async def close(self, code: int = 1000) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,10 +69,12 @@ class RunningGateway:
 async def running_gateway(
     settings: Settings,
     *,
-    numbers: tuple[NumberConfig, dict[str, AgentFactory]] | None = None,
+    numbers: tuple[NumberConfig, Mapping[str, AgentFactory]] | None = None,
     brain: Brain | None = None,
     timing: Timing | None = None,
     user_transcripts: list[str] | None = None,
+    clock_speed: float = 1.0,
+    announce: bool = True,
 ) -> AsyncIterator[RunningGateway]:
     """Serve a gateway until the block ends.
 
@@ -82,6 +84,8 @@ async def running_gateway(
         brain: the embedded simulator's brain (no ``OPENAI_API_KEY`` only).
         timing: the embedded simulator's pace (default: the real API's).
         user_transcripts: what the embedded simulator hears the caller say, in order.
+        clock_speed: how much faster than real time the (simulated) carrier plays.
+        announce: log the local-only and simulator warnings (the demo keeps quiet).
 
     Signal handlers are left alone (the ``serve`` command installs its own).
 
@@ -99,20 +103,24 @@ async def running_gateway(
             await simulator.start()
             stack.push_async_callback(simulator.aclose)
             provider = OpenAIProvider(api_key="sk-simulator", websocket_base_url=simulator.url)
-            log.warning(
-                "no OPENAI_API_KEY: every call runs on the embedded Realtime simulator at %s", simulator.url
-            )
+            if announce:
+                log.warning(
+                    "no OPENAI_API_KEY: every call runs on the embedded Realtime simulator at %s",
+                    simulator.url,
+                )
         else:
             provider = OpenAIProvider(
                 api_key=settings.openai_api_key.get_secret_value(), base_url=settings.openai_base_url
             )
-        if settings.local_only:
+        if settings.local_only and announce:
             log.warning(
                 "no TWILIO_AUTH_TOKEN: signatures are NOT checked; serving on %s for local use only",
                 settings.host,
             )
         apology = await asyncio.to_thread(render_apology)
-        gateway = Gateway(settings, config, factories, provider, apology_audio=apology)
+        gateway = Gateway(
+            settings, config, factories, provider, apology_audio=apology, clock_speed=clock_speed
+        )
         server = EmbeddedServer(
             create_app(gateway),
             host=settings.host,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import re
 import signal
 import sys
 import wave
@@ -63,26 +64,50 @@ def test_parser_requires_a_command() -> None:
         build_parser().parse_args([])
 
 
-async def test_demo_call_books_a_table_and_writes_the_call(
+async def test_demo_call_goes_through_the_gateway_books_a_table_and_writes_the_call(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     out = io.StringIO()
     wav_path = tmp_path / "call.wav"
-    assert await run_demo(speed=20, wav_path=str(wav_path), verbose=True, out=out) == 0
+    assert await run_demo(speed=8, wav_path=str(wav_path), verbose=True, out=out, stereo=True) == 0
     text = out.getvalue()
     spoken = [line.split(": ", 1)[1] for line in text.splitlines() if "caller: " in line]
     assert spoken == CALLER_LINES
     assert "agent: You are all set: a table for two at seven thirty." in text
-    assert 'tool book_table({"party_size": 2, "time": "19:30"})' in text
-    # Caller and agent turns alternate in call order.
-    speakers = [
-        line.split("]")[1].split(":")[0].strip() for line in text.splitlines() if line.startswith("[")
-    ]
-    assert speakers == ["caller", "agent"] * 3
+    assert "tool book_table -> ok" in text
+    assert "gateway at http://127.0.0.1:" in text  # it went through the gateway
+    # The greeting first, then caller and agent alternate, each line at the start of its utterance.
+    stamped = [line for line in text.splitlines() if line.startswith("[")]
+    speakers = [line.split("]")[1].split(":")[0].strip() for line in stamped]
+    assert speakers == ["agent"] + ["caller", "agent"] * 3
+    times = [float(line[1:3]) * 60 + float(line[4:8]) for line in stamped]
+    assert times == sorted(times) and times[0] < 2.0
+    assert re.search(r"estimated cost \$\d+\.\d{4}", text)
     with wave.open(str(wav_path)) as wav:
-        assert wav.getframerate() == 8000
-        assert wav.getnframes() / 8000 > 8.0  # three caller lines, three answers, pauses kept
+        assert (wav.getframerate(), wav.getnchannels()) == (8000, 2)
+        frames = wav.readframes(wav.getnframes())
+    assert wav.getnframes() / 8000 > 10.0  # four answers, three caller lines, pauses kept
+    left = frames[0::4] + frames[1::4]  # rough check: both channels carry sound
+    right = frames[2::4] + frames[3::4]
+    assert left.strip(b"\x00") and right.strip(b"\x00")
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [("missing/dir/call.wav", "no such folder"), (".", "is a folder")],
+)
+def test_demo_refuses_an_unwritable_wav_before_the_call(
+    where: str,
+    message: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--wav", where]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize(

@@ -33,13 +33,36 @@ find_python() {
     return 1
 }
 
-# ensure_venv DIR PYTHON: create DIR with PYTHON and install the project with its extras,
-# re-installing only when pyproject.toml changed.
+# find_any_python: the first Python 3.11 or newer (3.11, 3.12, 3.13, 3.14, then python3), or a clear error.
+find_any_python() {
+    local version cand
+    for version in 3.11 3.12 3.13 3.14; do
+        find_python "$version" && return 0
+    done
+    for cand in python3 python; do
+        if command -v "$cand" >/dev/null 2>&1 && "$cand" -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null; then
+            command -v "$cand"
+            return 0
+        fi
+    done
+    log "no Python 3.11 or newer found: install one (for example: apt-get install python3.11 python3.11-venv, or pyenv install 3.11)"
+    return 1
+}
+
+# ensure_venv DIR PYTHON [EXTRAS]: create DIR with PYTHON and install the project with EXTRAS (default
+# dev,audio), re-installing only when pyproject.toml changed or an extra is missing.
 ensure_venv() {
-    local dir="$1" python="$2" stamp
+    local dir="$1" python="$2" extras="${3:-dev,audio}" stamp have extra missing=0
     stamp="$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)-$("$python" -c 'import sys; print(sys.version)' | cut -c1-6)"
-    if [ -x "$dir/bin/python" ] && [ "$(cat "$dir/.installed" 2>/dev/null)" = "$stamp" ]; then
-        return 0
+    if [ -x "$dir/bin/python" ] && [ -f "$dir/.installed" ]; then
+        have="$(cat "$dir/.installed")"
+        if [ "${have%%:*}" = "$stamp" ]; then
+            for extra in ${extras//,/ }; do
+                case ",${have#*:}," in *",$extra,"*) ;; *) missing=1 ;; esac
+            done
+            [ $missing -eq 0 ] && return 0
+            extras="${have#*:},$extras"
+        fi
     fi
     if [ ! -x "$dir/bin/python" ] || ! "$dir/bin/python" -c 'import sys' 2>/dev/null \
         || [ "$("$dir/bin/python" -c 'import sys; print(sys.version)' | cut -c1-6)" != "$(echo "$stamp" | cut -d- -f2)" ]; then
@@ -48,9 +71,9 @@ ensure_venv() {
         "$python" -m venv "$dir" || return 1
         "$dir/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
     else
-        log "updating $dir (pyproject.toml changed)"
+        log "updating $dir ($extras)"
     fi
     # pip prints a warning for each local index folder this machine lists but lacks; they are noise.
-    "$dir/bin/python" -m pip install -q -e "$ROOT[dev,audio]" 2> >(grep -v "^WARNING: Location" >&2) || return 1
-    echo "$stamp" >"$dir/.installed"
+    "$dir/bin/python" -m pip install -q -e "$ROOT[$extras]" 2> >(grep -v "^WARNING: Location" >&2) || return 1
+    echo "$stamp:$extras" >"$dir/.installed"
 }

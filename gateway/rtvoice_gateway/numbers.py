@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from rtvoice import RealtimeAgent
+from rtvoice import NoiseReduction, RealtimeAgent, ServerVAD
 from rtvoice.options import validate_voice
 
 __all__ = [
@@ -49,6 +49,9 @@ __all__ = [
 ]
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+#: Turn detection for 8 kHz phone lines: line noise needs a higher threshold than a headset, and callers
+#: pause mid-sentence, so a turn ends after 600 ms of silence.
+PHONE_VAD = ServerVAD(threshold=0.6, prefix_padding_ms=300, silence_duration_ms=600)
 
 
 class ConfigError(ValueError):
@@ -89,6 +92,17 @@ class NumberEntry(BaseModel):
     )
     recording_dir: Path | None = Field(default=None, description="record each call to DIR/<CallSid>.wav")
     transfer_targets: dict[str, str] = Field(default_factory=dict, description="name → E.164 number")
+    noise_reduction: Literal["near_field", "far_field", "off", "agent"] = Field(
+        default="near_field",
+        description="input noise reduction: near_field suits a phone held to the ear; 'agent' keeps the "
+        "factory's choice",
+    )
+    vad: Literal["phone", "agent"] = Field(
+        default="phone",
+        description="turn detection: 'phone' is server VAD tuned for 8 kHz lines (threshold 0.6, 300 ms "
+        "of prefix, 600 ms of silence ends a turn) unless the factory chose server VAD itself; 'agent' "
+        "keeps the factory's",
+    )
 
     @field_validator("agent")
     @classmethod
@@ -251,6 +265,12 @@ def build_agent(factory: AgentFactory, entry: NumberEntry, details: CallDetails)
         raise TypeError(f"the agent factory returned {type(agent).__name__}, not a RealtimeAgent")
     if entry.voice is not None:
         agent.voice = entry.voice
+    if entry.noise_reduction != "agent":
+        agent.noise_reduction = (
+            None if entry.noise_reduction == "off" else NoiseReduction(entry.noise_reduction)
+        )
+    if entry.vad == "phone" and not isinstance(agent.turn_detection, ServerVAD):
+        agent.turn_detection = PHONE_VAD
     if entry.recording_dir is not None and agent.recording_path is None:
         agent.recording_path = entry.recording_dir / f"{details.call_sid}.wav"
     return agent

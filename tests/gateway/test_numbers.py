@@ -141,3 +141,33 @@ def test_a_factory_that_returns_something_else_fails_clearly(tmp_path: Path) -> 
     assert config.default is not None
     with pytest.raises(TypeError, match="returned str, not a RealtimeAgent"):
         build_agent(factories[config.default.agent], config.default, CALL)
+
+
+def test_phone_defaults_apply_unless_the_entry_keeps_the_agents(tmp_path: Path) -> None:
+    from rtvoice import NoiseReduction, SemanticVAD, ServerVAD
+    from rtvoice_gateway.numbers import PHONE_VAD
+
+    path = write(
+        tmp_path,
+        """
+        [numbers."+15550100001"]
+        agent = "agents.py:make_agent"
+
+        [numbers."+15550100002"]
+        agent = "agents.py:make_agent"
+        noise_reduction = "agent"
+        vad = "agent"
+
+        [numbers."+15550100003"]
+        agent = "agents.py:make_agent"
+        noise_reduction = "off"
+        """,
+    )
+    config, factories = load_numbers(path)
+    phone = build_agent(factories["agents.py:make_agent"], config.numbers["+15550100001"], CALL)
+    assert phone.noise_reduction is NoiseReduction.NEAR_FIELD and phone.turn_detection is PHONE_VAD
+    assert isinstance(phone.turn_detection, ServerVAD) and phone.turn_detection.silence_duration_ms == 600
+    kept = build_agent(factories["agents.py:make_agent"], config.numbers["+15550100002"], CALL)
+    assert kept.noise_reduction is NoiseReduction.FAR_FIELD and isinstance(kept.turn_detection, SemanticVAD)
+    off = build_agent(factories["agents.py:make_agent"], config.numbers["+15550100003"], CALL)
+    assert off.noise_reduction is None

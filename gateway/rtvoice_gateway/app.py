@@ -155,6 +155,15 @@ class Gateway:
 
     # -- pre-warm ---------------------------------------------------------------------------------------
 
+    async def expire(self, pending: PendingCall) -> None:
+        """Forget an answered call whose stream never came (no pre-warm: nothing is open yet)."""
+        try:
+            async with asyncio.timeout(self.settings.stream_token_ttl_s + 5):
+                await pending.claimed.wait()
+        except TimeoutError:
+            if self.pending.get(pending.details.call_sid) is pending:
+                del self.pending[pending.details.call_sid]
+
     async def prewarm(self, pending: PendingCall) -> None:
         """Open the call's Realtime session now; close it if the stream never claims it."""
         mode = pending.entry.audio
@@ -232,7 +241,10 @@ def create_app(gateway: Gateway) -> Starlette:
                 old.claimed.set()
                 gateway.spawn(old.agent.aclose(), f"close-{call_sid}")
             gateway.pending[call_sid] = pending
-            pending.prewarm = gateway.spawn(gateway.prewarm(pending), f"prewarm-{call_sid}")
+            if gateway.settings.prewarm:
+                pending.prewarm = gateway.spawn(gateway.prewarm(pending), f"prewarm-{call_sid}")
+            else:
+                gateway.spawn(gateway.expire(pending), f"expire-{call_sid}")
             public = gateway.public_for(request)
             twiml = connect_stream(
                 public.websocket(f"/twilio/stream/{stream_token}"),

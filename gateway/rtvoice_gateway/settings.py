@@ -66,6 +66,10 @@ class Settings(BaseModel):
     max_message_bytes: int = Field(
         default=64 * 1024, ge=1024, description="MAX_MESSAGE_BYTES: the largest media-stream message"
     )
+    prewarm: bool = Field(
+        default=True,
+        description="PREWARM: open the Realtime session while answering the webhook (0 to wait for the stream)",
+    )
     host: str = Field(default="127.0.0.1", description="HOST to listen on")
     port: int = Field(default=8080, ge=0, le=65535, description="PORT (0 picks a free one)")
     config: Path | None = Field(default=None, description="NUMBERS_CONFIG: the per-number TOML file")
@@ -112,6 +116,7 @@ class Settings(BaseModel):
             "stream_token_ttl_s": "STREAM_TOKEN_TTL_S",
             "outbound_lead_ms": "OUTBOUND_LEAD_MS",
             "max_message_bytes": "MAX_MESSAGE_BYTES",
+            "prewarm": "PREWARM",
             "host": "HOST",
             "port": "PORT",
             "config": "NUMBERS_CONFIG",

@@ -83,6 +83,7 @@ def test_env_example_lists_every_setting() -> None:
         "STREAM_TOKEN_TTL_S",
         "OUTBOUND_LEAD_MS",
         "MAX_MESSAGE_BYTES",
+        "PREWARM",
         "HOST",
         "PORT",
         "NUMBERS_CONFIG",

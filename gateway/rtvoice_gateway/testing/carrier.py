@@ -154,6 +154,8 @@ class SimulatedCall:
         self.clears: list[float] = []  # call ms of each clear received
         self.digits_sent: list[tuple[str, float]] = []
         self.violations: Counter[str] = Counter()
+        self.dialled_at: float | None = None  # monotonic time of the webhook POST
+        self.first_audio_at: float | None = None  # monotonic time the first agent media message arrived
         self.closed_by: str | None = None  # "caller", "gateway", "carrier", "drop"
         self.close_code: int | None = None
         self.ended = asyncio.Event()
@@ -195,6 +197,7 @@ class SimulatedCall:
                 self.auth_token, f"{self.public_url}/twilio/voice", form
             )
         async with httpx2.AsyncClient(timeout=10) as client:
+            self.dialled_at = time.monotonic()
             response = await client.post(f"{self.base_url}/twilio/voice", data=form, headers=headers)
         response.raise_for_status()
         self.twiml = parse_twiml(response.text)
@@ -401,6 +404,8 @@ class SimulatedCall:
                 return
             if len(audio) % FRAME_BYTES:
                 self.violations["media not whole 20 ms frames"] += 1
+            if self.first_audio_at is None and audio.strip(b"\xff\x7f"):
+                self.first_audio_at = time.monotonic()
             queue.audio += audio
             queue.queued_total += len(audio)
         elif event == "mark":

@@ -183,11 +183,12 @@ async def test_dial_mic_talks_and_listens_through_portaudio(pulse: Pulse, tmp_pa
             "--format=s16le",
             str(path),
             env=pulse.env,
-        )  # fmt: skip
+        )
         for monitor, path in (("mic.monitor", microphone), ("spk.monitor", speakers))
     ]
     out = tmp_path / "call.wav"
     seen: list[str] = []
+    dial: asyncio.subprocess.Process | None = None
     try:
         assert server.stdout is not None
         async with asyncio.timeout(seconds(30)):
@@ -220,6 +221,9 @@ async def test_dial_mic_talks_and_listens_through_portaudio(pulse: Pulse, tmp_pa
         assert dial.returncode == 0, printed + (tmp_path / "dial.err").read_text()
         assert "call ended (caller)" in printed, printed
     finally:
+        if dial is not None and dial.returncode is None:  # the test failed before the hang-up
+            dial.kill()
+            await dial.wait()
         for process in (*recorders, server):
             if process.returncode is None:
                 process.send_signal(signal.SIGTERM if process is server else signal.SIGINT)

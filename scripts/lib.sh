@@ -5,7 +5,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 log() { printf '==> %s\n' "$*" >&2; }
 
-# ensure_apt PKG...: install Debian packages that are missing (espeak-ng, sox, libportaudio2).
+# ensure_apt PKG...: install Debian packages that are missing (espeak-ng, sox, libportaudio2, pulseaudio...).
 ensure_apt() {
     local missing=()
     for pkg in "$@"; do

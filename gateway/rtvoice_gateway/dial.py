@@ -32,6 +32,7 @@ __all__ = ["DialError", "DialOptions", "dial", "write_stereo"]
 
 QUIET_AFTER_S = 3.0
 GREETING_WAIT_S = 8.0
+SOUND_CARD_START_S = 10.0
 
 
 class DialError(RuntimeError):
@@ -140,6 +141,27 @@ async def dial(
     )
     printer = _Printer(call, stream)
     call.on_heard = printer.heard
+    # The sound card is opened and started before the call is placed: a missing or busy one is a
+    # one-line error (raised inside the task group below it was an ExceptionGroup traceback) and no call
+    # is made; and the call's clock starts only once audio flows (see _SoundCard.start).
+    sound_card = _SoundCard.open(call) if options.mic else None
+    try:
+        if sound_card is not None:
+            await sound_card.start()
+        return await _place_call(call, printer, options, audio, sound_card, hang_up)
+    finally:
+        if sound_card is not None:
+            sound_card.close()
+
+
+async def _place_call(
+    call: SimulatedCall,
+    printer: _Printer,
+    options: DialOptions,
+    audio: bytes,
+    sound_card: _SoundCard | None,
+    hang_up: asyncio.Event | None,
+) -> SimulatedCall:
     try:
         twiml = await call.dial()
     except httpx2.HTTPStatusError as exc:
@@ -166,8 +188,8 @@ async def dial(
         runner = tasks.create_task(call.run())
         if hang_up is not None:
             tasks.create_task(_hang_up_when(hang_up, call, runner))
-        if options.mic:
-            await _talk_through_sound_card(call, runner, printer)
+        if sound_card is not None:
+            await _talk_through_sound_card(runner, printer, sound_card)
         else:
             await _talk_from_wav(call, runner, printer, audio, options.quiet_s / options.speed)
         if not runner.done():
@@ -213,38 +235,108 @@ async def _talk_from_wav(
         await asyncio.sleep(0.05)
 
 
+class _SoundCard:
+    """The microphone and speakers of a ``--mic`` call: 8 kHz 16-bit mono in 20 ms blocks (PortAudio)."""
+
+    def __init__(self, microphone: Any, speaker: Any, blocks: list[int], live: threading.Event) -> None:
+        self.microphone = microphone
+        self.speaker = speaker
+        self.blocks = blocks  # blocks recorded, blocks played
+        self.live = live  # the call runs: what the microphone records is sent
+
+    @classmethod
+    def open(cls, call: SimulatedCall) -> _SoundCard:
+        """Open the default input and output for ``call`` (not started yet).
+
+        Raises:
+            DialError: sounddevice or PortAudio is missing, or the default devices cannot be opened.
+        """
+        try:
+            import sounddevice as sd
+        except (ImportError, OSError) as exc:
+            raise DialError(
+                f"--mic needs the sound card: {exc} (pip install -e '.[audio]', and PortAudio)"
+            ) from None
+        loop = asyncio.get_running_loop()
+        playback: deque[bytes] = deque(maxlen=500)
+        heard = call.on_heard
+        blocks = [0, 0]
+        live = threading.Event()
+
+        def on_heard(frame: bytes) -> None:
+            if heard is not None:
+                heard(frame)
+            playback.append(ulaw_to_pcm16(frame))
+
+        call.on_heard = on_heard
+
+        def captured(indata: Any, frames: int, time_info: Any, status: Any) -> None:
+            blocks[0] += 1
+            if live.is_set():
+                loop.call_soon_threadsafe(call.say, pcm16_to_ulaw(bytes(indata)))
+
+        pending = bytearray()
+
+        def play(outdata: Any, frames: int, time_info: Any, status: Any) -> None:
+            blocks[1] += 1
+            while len(pending) < frames * 2 and playback:
+                pending.extend(playback.popleft())
+            chunk = bytes(pending[: frames * 2]).ljust(frames * 2, b"\x00")
+            del pending[: frames * 2]
+            outdata[:] = chunk
+
+        try:
+            microphone = sd.RawInputStream(
+                samplerate=8000, channels=1, dtype="int16", blocksize=160, callback=captured
+            )
+        except Exception as exc:  # PortAudio errors: no device, busy device
+            raise DialError(f"--mic: the microphone cannot be opened: {exc}") from None
+        try:
+            speaker = sd.RawOutputStream(
+                samplerate=8000, channels=1, dtype="int16", blocksize=160, callback=play
+            )
+        except Exception as exc:
+            microphone.close()
+            raise DialError(f"--mic: the speakers cannot be opened: {exc}") from None
+        return cls(microphone, speaker, blocks, live)
+
+    async def start(self) -> None:
+        """Start both streams and wait until audio flows through them.
+
+        A device can take seconds to deliver its first block (PortAudio on PulseAudio's ALSA plugin
+        takes about two). Were the call running meanwhile, the agent's first words would queue up for
+        the speakers and stay that late for the whole call.
+
+        Raises:
+            DialError: a stream cannot start or stays silent for ``SOUND_CARD_START_S``.
+        """
+        try:
+            self.microphone.start()
+            self.speaker.start()
+        except Exception as exc:
+            raise DialError(f"--mic: the sound card cannot be started: {exc}") from None
+        deadline = asyncio.get_running_loop().time() + SOUND_CARD_START_S
+        while min(self.blocks) < 5:
+            if asyncio.get_running_loop().time() > deadline:
+                recorded, played = self.blocks
+                raise DialError(
+                    f"--mic: the sound card did not start within {SOUND_CARD_START_S:.0f} s "
+                    f"({recorded} blocks recorded, {played} played)"
+                )
+            await asyncio.sleep(0.02)
+
+    def close(self) -> None:
+        self.live.clear()
+        for stream in (self.microphone, self.speaker):
+            if not stream.closed:
+                stream.close()
+
+
 async def _talk_through_sound_card(
-    call: SimulatedCall, runner: asyncio.Task[None], printer: _Printer
+    runner: asyncio.Task[None], printer: _Printer, sound_card: _SoundCard
 ) -> None:
-    try:
-        import sounddevice as sd
-    except (ImportError, OSError) as exc:
-        raise DialError(
-            f"--mic needs the sound card: {exc} (pip install -e '.[audio]', and PortAudio)"
-        ) from None
+    call = printer.call
     loop = asyncio.get_running_loop()
-    playback: deque[bytes] = deque(maxlen=500)
-    heard = call.on_heard
-
-    def on_heard(frame: bytes) -> None:
-        if heard is not None:
-            heard(frame)
-        playback.append(ulaw_to_pcm16(frame))
-
-    call.on_heard = on_heard
-
-    def captured(indata: Any, frames: int, time_info: Any, status: Any) -> None:
-        loop.call_soon_threadsafe(call.say, pcm16_to_ulaw(bytes(indata)))
-
-    pending = bytearray()
-
-    def play(outdata: Any, frames: int, time_info: Any, status: Any) -> None:
-        while len(pending) < frames * 2 and playback:
-            pending.extend(playback.popleft())
-        chunk = bytes(pending[: frames * 2]).ljust(frames * 2, b"\x00")
-        del pending[: frames * 2]
-        outdata[:] = chunk
-
     stop = threading.Event()
 
     def keyboard() -> None:  # digits and Enter: DTMF
@@ -254,16 +346,11 @@ async def _talk_through_sound_card(
             for digit in text.strip():
                 asyncio.run_coroutine_threadsafe(call.press(digit), loop)
 
-    try:
-        microphone = sd.RawInputStream(
-            samplerate=8000, channels=1, dtype="int16", blocksize=160, callback=captured
-        )
-        speaker = sd.RawOutputStream(samplerate=8000, channels=1, dtype="int16", blocksize=160, callback=play)
-    except Exception as exc:  # PortAudio errors: no device, busy device
-        raise DialError(f"--mic: the sound card cannot be opened: {exc}") from None
     if sys.stdin.isatty():
         threading.Thread(target=keyboard, daemon=True, name="dial-keyboard").start()
+    sound_card.live.set()
     printer.line("talk now (digits + Enter for DTMF, Ctrl+C to hang up)")
-    with microphone, speaker, contextlib.suppress(asyncio.CancelledError):
+    with contextlib.suppress(asyncio.CancelledError):
         await runner
+    sound_card.live.clear()
     stop.set()

@@ -220,8 +220,8 @@ async def main() -> None:
     parser.add_argument("--floor-server", metavar="SIM_URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.floor_server:
-        floor = importlib.import_module("bench_gateway_floor")  # beside this script
-        await floor.serve_floor(args.floor_server)
+        floor_module = importlib.import_module("bench_gateway_floor")  # beside this script
+        await floor_module.serve_floor(args.floor_server)
         return
     counts = [int(n) for n in args.calls.split(",")]
     audio = caller_loop()

@@ -203,8 +203,9 @@ async def greeting_latency(sim_url: str, prewarm: bool, count: int) -> list[floa
             await call.dial()
             await call.connect()
             runner = asyncio.create_task(call.run())
-            while call.first_audio_at is None and not runner.done():  # noqa: ASYNC110
-                await asyncio.sleep(0.005)
+            async with asyncio.timeout(30):
+                while call.first_audio_at is None and not runner.done():  # noqa: ASYNC110
+                    await asyncio.sleep(0.005)
             call.hang_up()
             await runner
             assert call.first_audio_at is not None and call.dialled_at is not None

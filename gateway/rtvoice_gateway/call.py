@@ -93,8 +93,10 @@ async def run_call(ws: WebSocket, call: CallResources) -> CallSummary:
         sender = tasks.create_task(line.send_paced(), name="call-sender")
         if call.prewarm is not None:
             await _first(asyncio.shield(call.prewarm), line.ended.wait(), limit_s=15)
-        if call.entry.greeting and agent.connected:
+        greeted = False
+        if call.entry.greeting and agent.connected:  # pre-warmed: the greeting is asked for at once
             await agent.request_response(call.entry.greeting)
+            greeted = True
         log.info(
             "call started: stream %s, %s -> %s",
             call_started.stream_sid,
@@ -102,6 +104,11 @@ async def run_call(ws: WebSocket, call: CallResources) -> CallSummary:
             call.details.to_number,
         )
         run = tasks.create_task(agent.run(), name="call-agent")
+        if call.entry.greeting and not greeted:  # not pre-warmed: greet as soon as the session is ready
+            while not (agent.connected or run.done() or line.ended.is_set()):  # noqa: ASYNC110 - the agent's state
+                await asyncio.sleep(0.005)
+            if agent.connected:
+                await agent.request_response(call.entry.greeting)
         await _first(run, line.ended.wait())
         if not run.done():  # the caller's side ended first
             await agent.stop()

@@ -54,3 +54,23 @@ async def test_greeting_a_reply_then_a_hangup_after_the_goodbye_played() -> None
     assert call.closed_by in ("carrier", "gateway")
     assert [u.hangup for u in live.api.updates] == [True]
     assert live.gateway.calls_active == 0
+
+
+async def test_without_prewarm_the_session_opens_with_the_stream_and_still_greets_first() -> None:
+    brain = ScriptedBrain([Say("Hello, thanks for calling.")])
+    async with (
+        RealtimeSimulator(brain=brain) as sim,
+        live_gateway(factory, sim=sim, entry={"greeting": "Greet."}, settings={"prewarm": False}) as live,
+    ):
+        call = live.call(speed=2)
+        await call.dial()
+        await asyncio.sleep(0.2)
+        assert sim.sessions == []  # nothing opened while answering the webhook
+        await call.connect()
+        runner = asyncio.create_task(call.run())
+        async with asyncio.timeout(seconds(20)):
+            while call.first_audio_at is None:  # noqa: ASYNC110 - the call's state
+                await asyncio.sleep(0.02)
+        call.hang_up()
+        await runner
+    assert len(sim.sessions) == 1 and len(list(call.heard_spans())) == 1

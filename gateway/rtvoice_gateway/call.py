@@ -64,6 +64,7 @@ class CallSummary:
     line_end: str | None
     frames_in: int
     violations: dict[str, int]
+    call_sid: str = ""
 
 
 async def run_call(ws: WebSocket, call: CallResources) -> CallSummary:
@@ -83,7 +84,9 @@ async def run_call(ws: WebSocket, call: CallResources) -> CallSummary:
             await line.close(1008)
             reader.cancel()
             await agent.aclose()
-            return CallSummary("refused", None, line.end_reason, line.frames_in, _violations(stream))
+            return CallSummary(
+                "refused", None, line.end_reason, line.frames_in, _violations(stream), call.details.call_sid
+            )
         call_started = line.call
         agent.audio_input, agent.audio_output = line.microphone, line.speaker
         agent.injectables[CallControl] = control
@@ -121,7 +124,9 @@ async def run_call(ws: WebSocket, call: CallResources) -> CallSummary:
         sender.cancel()
         reader.cancel()
     log.info("call ended by %s (%s)", ended_by, result.stop_reason if result else "-")
-    return CallSummary(ended_by, result, line.end_reason, line.frames_in, _violations(stream))
+    return CallSummary(
+        ended_by, result, line.end_reason, line.frames_in, _violations(stream), call.details.call_sid
+    )
 
 
 def _violations(stream: TwilioMediaStream) -> dict[str, int]:

@@ -2,20 +2,37 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import math
+import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
+
+import numpy as np
 
 from rtvoice import OpenAIProvider, RealtimeAgent
 from rtvoice.testing import RealtimeSimulator, speech
 from rtvoice.testing.embedded_server import EmbeddedServer
-from rtvoice_codecs import StreamResampler, pcm16_to_ulaw
+from rtvoice_codecs import StreamResampler, pcm16_to_ulaw, ulaw_to_pcm16
 from rtvoice_gateway.app import Gateway, create_app
 from rtvoice_gateway.numbers import CallDetails, NumberConfig, NumberEntry
 from rtvoice_gateway.settings import Settings
 from rtvoice_gateway.testing import FakeCarrierAPI, SimulatedCall
+from support.timing import seconds
 
-__all__ = ["PUBLIC", "TOKEN", "LiveGateway", "live_gateway", "mulaw_speech"]
+__all__ = [
+    "PUBLIC",
+    "TOKEN",
+    "LiveGateway",
+    "dominant_hz",
+    "live_gateway",
+    "mulaw_speech",
+    "open_call",
+    "quiet_spans",
+    "tone_voice",
+    "wait_until",
+]
 
 PUBLIC = "https://voice.example.com"
 TOKEN = "test-auth-token"
@@ -26,6 +43,57 @@ def mulaw_speech(text: str) -> bytes:
     """``text`` spoken by espeak-ng as 8 kHz μ-law (what a caller sends)."""
     pcm = speech.trim_silence(speech.synthesize(text), sample_rate=24000)
     return pcm16_to_ulaw(StreamResampler(24000, 8000).process(pcm))
+
+
+MS_PER_CHARACTER = 60
+
+
+def tone_voice(text: str, rate: int, speed: float) -> bytes:
+    """The simulator's ``synthesize``: a loud sine as long as the text would take to say.
+
+    Its pitch is ``300 + 40 * n`` Hz for the first number ``n`` in the text (300 Hz without one), so a
+    caller can tell whose agent it hears; it never drops below μ-law's silence, so the heard duration of a
+    reply can be read to the millisecond on the carrier side.
+    """
+    found = re.search(r"\d+", text)
+    hz = 300 + 40 * (int(found.group()) if found else 0)
+    samples = int(len(text) * MS_PER_CHARACTER / speed * rate / 1000)
+    t = np.arange(samples) / rate
+    return (np.sin(2 * math.pi * hz * t + 0.5) * 12000).astype("<i2").tobytes()
+
+
+def dominant_hz(mulaw: bytes) -> float:
+    """The strongest frequency in 8 kHz μ-law audio."""
+    pcm = np.frombuffer(ulaw_to_pcm16(mulaw), dtype="<i2").astype(np.float64)
+    spectrum = np.abs(np.fft.rfft(pcm * np.hanning(len(pcm))))
+    return float(np.fft.rfftfreq(len(pcm), 1 / 8000)[int(np.argmax(spectrum))])
+
+
+async def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str = "") -> None:
+    """Poll ``predicate`` every 10 ms until it holds (fails after ``timeout_s``, scaled)."""
+    try:
+        async with asyncio.timeout(seconds(timeout_s)):
+            while not predicate():  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what or predicate}") from None
+
+
+def quiet_spans(call: SimulatedCall, count: int, *, quiet_ms: float = 300) -> bool:
+    """The caller has heard ``count`` stretches of agent audio, the last ended ``quiet_ms`` ago, and is not
+    speaking."""
+    spans = list(call.heard_spans())
+    return len(spans) >= count and call.now_ms - spans[-1][1] >= quiet_ms and not call.saying
+
+
+async def open_call(
+    live: LiveGateway, *, speed: float = 1.0, to_number: str = NUMBER
+) -> tuple[SimulatedCall, asyncio.Task[None]]:
+    """Dial, connect and run a call (the task ends with the call)."""
+    call = live.call(speed=speed, to_number=to_number)
+    await call.dial()
+    await call.connect()
+    return call, asyncio.create_task(call.run())
 
 
 @dataclass

@@ -254,6 +254,11 @@ class SimulatedCall:
             }
         )
 
+    async def send_raw(self, message: str | bytes) -> None:
+        """Send anything on the media stream as is (tests of malformed carrier messages)."""
+        assert self._ws is not None, "connect() first"
+        await self._ws.send(message)
+
     async def run(self) -> None:
         """Exchange audio at the call's pace until it ends (hang-up, the gateway closing, the carrier)."""
         ws = self._ws

@@ -8,7 +8,7 @@ from rtvoice import Inject, RealtimeAgent, ServerVAD, Tools
 from rtvoice.testing import CallFunction, RealtimeSimulator, Say, ScriptedBrain
 from rtvoice_gateway.call_control import CallControl
 from rtvoice_gateway.numbers import CallDetails
-from support.gateway import live_gateway, mulaw_speech
+from support.gateway import live_gateway, mulaw_speech, quiet_spans, wait_until
 from support.timing import seconds
 
 tools = Tools()
@@ -43,14 +43,22 @@ async def test_greeting_a_reply_then_a_hangup_after_the_goodbye_played() -> None
         )
         await call.connect()
         runner = asyncio.create_task(call.run())
+        # The caller answers once the whole greeting was heard (not over it: that would be a barge-in).
+        await wait_until(lambda: quiet_spans(call, 1, quiet_ms=500), 30, "the greeting")
+        call.say(mulaw_speech("I would like to say goodbye now."))
         async with asyncio.timeout(seconds(30)):
-            while len(list(call.heard_spans())) < 1 or call.saying:  # noqa: ASYNC110
-                await asyncio.sleep(0.05)
-            await asyncio.sleep(1.0)
-            call.say(mulaw_speech("I would like to say goodbye now."))
             await runner
     spans = list(call.heard_spans())
     assert len(spans) == 2, spans
     assert call.closed_by in ("carrier", "gateway")
     assert [u.hangup for u in live.api.updates] == [True]
+    # The REST hang-up came only after the caller heard the goodbye's last frame (one clock: the call's),
+    # and soon after it (under a second of real time; the call runs at twice real time).
+    hung_up_at = live.api.updates[0].at_call_ms
+    assert hung_up_at is not None
+    assert spans[-1][1] <= hung_up_at < spans[-1][1] + 2000, (spans, hung_up_at)
+    # Every mark the gateway placed was echoed as played (none flushed by a clear), the last one before
+    # the hang-up.
+    assert call.marks and not any(mark.cleared for mark in call.marks)
+    assert call.marks[-1].at_ms <= hung_up_at
     assert live.gateway.calls_active == 0

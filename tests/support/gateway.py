@@ -26,10 +26,12 @@ __all__ = [
     "TOKEN",
     "LiveGateway",
     "dominant_hz",
+    "heard_through",
     "live_gateway",
     "mulaw_speech",
     "open_call",
     "quiet_spans",
+    "sounding",
     "tone_voice",
     "wait_until",
 ]
@@ -67,6 +69,21 @@ def dominant_hz(mulaw: bytes) -> float:
     pcm = np.frombuffer(ulaw_to_pcm16(mulaw), dtype="<i2").astype(np.float64)
     spectrum = np.abs(np.fft.rfft(pcm * np.hanning(len(pcm))))
     return float(np.fft.rfftfreq(len(pcm), 1 / 8000)[int(np.argmax(spectrum))])
+
+
+SILENT = (0xFF, 0x7F)  # μ-law zero
+
+
+def sounding(call: SimulatedCall, start: int = 0, end: int | None = None) -> list[int]:
+    """Indexes of the heard samples in [start, end) that are not μ-law silence."""
+    stop = len(call.heard) if end is None else min(end, len(call.heard))
+    return [i for i in range(start, stop) if call.heard[i] not in SILENT]
+
+
+def heard_through(call: SimulatedCall, start: int) -> int:
+    """The last heard sample of the unbroken stretch of agent audio (a ``tone_voice`` reply) at ``start``."""
+    heard = sounding(call, start)
+    return next((a for a, b in zip(heard, heard[1:], strict=False) if b - a > 8), heard[-1])
 
 
 async def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str = "") -> None:

@@ -20,21 +20,23 @@ from rtvoice.testing import (
     remove_client_message_observer,
 )
 from rtvoice_gateway.numbers import CallDetails
-from rtvoice_gateway.testing import SimulatedCall
 from support.agent import received
-from support.gateway import live_gateway, mulaw_speech, open_call, quiet_spans, tone_voice, wait_until
+from support.gateway import (
+    heard_through,
+    live_gateway,
+    mulaw_speech,
+    open_call,
+    quiet_spans,
+    sounding,
+    tone_voice,
+    wait_until,
+)
 
-SILENT = (0xFF, 0x7F)
 LONG_REPLY = "Let me tell you everything about our opening hours, our prices and our services. " * 2
 
 
 def factory(details: CallDetails) -> RealtimeAgent:
     return RealtimeAgent(instructions="You answer the phone.", turn_detection=ServerVAD())
-
-
-def sounding(call: SimulatedCall, start: int, end: int) -> list[int]:
-    """Indexes of the heard samples in [start, end) that are not μ-law silence."""
-    return [i for i in range(start, min(end, len(call.heard))) if call.heard[i] not in SILENT]
 
 
 async def test_barge_in_truncates_at_what_the_caller_heard_and_stops_the_reply() -> None:
@@ -52,8 +54,8 @@ async def test_barge_in_truncates_at_what_the_caller_heard_and_stops_the_reply()
 
         add_client_message_observer(observe)
         try:
-            await wait_until(lambda: bool(sounding(call, 0, len(call.heard))), 10, "the reply")
-            reply_start = sounding(call, 0, len(call.heard))[0]
+            await wait_until(lambda: bool(sounding(call)), 10, "the reply")
+            reply_start = sounding(call)[0]
             await wait_until(lambda: call.now_ms - reply_start / 8 >= 1500, 10, "1.5 s of the reply")
             speech_at = call.now_ms
             call.say(mulaw_speech("Wait, wait, stop please."))
@@ -67,10 +69,7 @@ async def test_barge_in_truncates_at_what_the_caller_heard_and_stops_the_reply()
 
     truncates = received(sim, ConversationItemTruncateEvent)
     assert len(truncates) == 1
-    clear_at = int(call.clears[0] * 8)
-    heard = sounding(call, reply_start, clear_at + 8 * 400)
-    # The reply's last heard sample: the reply is one unbroken tone, so the first gap ends it.
-    last = next((a for a, b in zip(heard, heard[1:], strict=False) if b - a > 8), heard[-1])
+    last = heard_through(call, reply_start)  # the reply is one unbroken tone: the first gap ends it
     heard_ms = (last + 1 - reply_start) / 8
     error_ms = truncates[0].audio_end_ms - heard_ms
     after_speech_ms = (last + 1) / 8 - speech_at

@@ -316,6 +316,17 @@ class PhoneLine:
         await self.send(self.stream.clear())
         self.pacer.clear(time.monotonic())
 
+    def play_other(self, mulaw: bytes) -> None:
+        """Play μ-law audio that is not the agent's (DTMF tones) after what is queued.
+
+        It takes whole frames of the carrier's timeline that the agent's position never counts: call it
+        when none of the agent's audio is waiting (its later audio then maps exactly).
+        """
+        self.pacer.push(mulaw)
+        self.pacer.end_of_audio()
+        self.offset_ms += -(-len(mulaw) // FRAME_BYTES_ULAW_8K) * FRAME_MS
+        self.wake()
+
     async def play_and_wait(self, mulaw: bytes, *, limit_s: float) -> bool:
         """Play μ-law audio (an apology) after what is queued and wait until the carrier confirms it played.
 

@@ -57,6 +57,8 @@ log = logging.getLogger("rtvoice_gateway.phone")
 AudioMode = Literal["transcode", "passthrough"]
 #: Caller audio the microphone keeps while the agent is not reading (2 s of 20 ms frames).
 MIC_QUEUE_FRAMES = 100
+#: Refused carrier messages logged per kind and call (the rest are only counted).
+VIOLATIONS_LOGGED = 5
 
 
 class PhoneMicrophone(AudioInputDevice):
@@ -278,7 +280,11 @@ class PhoneLine:
         elif isinstance(event, CallStopped):
             self._end("stop")
         elif isinstance(event, ProtocolViolation):
-            log.warning("carrier message refused (%s): %s", event.kind, event.detail)
+            count = self.stream.violations.get(event.kind, 0)
+            if event.fatal or count <= VIOLATIONS_LOGGED:  # a flood is counted, not logged line by line
+                log.warning("carrier message refused (%s): %s", event.kind, event.detail)
+                if count == VIOLATIONS_LOGGED:
+                    log.warning("further %s messages on this call are counted, not logged", event.kind)
             if event.fatal:
                 self._end("violation")
 

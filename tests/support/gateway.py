@@ -104,10 +104,10 @@ def quiet_spans(call: SimulatedCall, count: int, *, quiet_ms: float = 300) -> bo
 
 
 async def open_call(
-    live: LiveGateway, *, speed: float = 1.0, to_number: str = NUMBER
+    live: LiveGateway, *, speed: float = 1.0, from_number: str = "+15550100123"
 ) -> tuple[SimulatedCall, asyncio.Task[None]]:
     """Dial, connect and run a call (the task ends with the call)."""
-    call = live.call(speed=speed, to_number=to_number)
+    call = live.call(speed=speed, from_number=from_number)
     await call.dial()
     await call.connect()
     return call, asyncio.create_task(call.run())
@@ -126,10 +126,18 @@ class LiveGateway:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.server.port}"
 
-    def call(self, *, to_number: str = NUMBER, speed: float = 1.0, signed: bool = True) -> SimulatedCall:
+    def call(
+        self,
+        *,
+        to_number: str = NUMBER,
+        from_number: str = "+15550100123",
+        speed: float = 1.0,
+        signed: bool = True,
+    ) -> SimulatedCall:
         call = SimulatedCall(
             self.base_url,
             to_number=to_number,
+            from_number=from_number,
             auth_token=TOKEN if signed else None,
             public_url=PUBLIC,
             account_sid=self.api.account_sid,

@@ -31,6 +31,7 @@ __all__ = [
     "mulaw_speech",
     "open_call",
     "quiet_spans",
+    "reply_heard_ms",
     "sounding",
     "tone_voice",
     "wait_until",
@@ -84,6 +85,14 @@ def heard_through(call: SimulatedCall, start: int) -> int:
     """The last heard sample of the unbroken stretch of agent audio (a ``tone_voice`` reply) at ``start``."""
     heard = sounding(call, start)
     return next((a for a, b in zip(heard, heard[1:], strict=False) if b - a > 8), heard[-1])
+
+
+def reply_heard_ms(call: SimulatedCall, start: int) -> float:
+    """How much of the ``tone_voice`` reply starting at heard sample ``start`` the caller really heard: to
+    its last sample, or to the point of the frame in progress where the first ``clear`` after it came."""
+    end = (heard_through(call, start) + 1) / 8
+    cut = [at for at in call.clears_heard_to if at > start / 8]
+    return (min(end, cut[0]) if cut else end) - start / 8
 
 
 async def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str = "") -> None:

@@ -16,11 +16,11 @@ from rtvoice_gateway.numbers import CallDetails
 from rtvoice_gateway.testing import SimulatedCall
 from support.agent import function_outputs, received
 from support.gateway import (
-    heard_through,
     live_gateway,
     mulaw_speech,
     open_call,
     quiet_spans,
+    reply_heard_ms,
     sounding,
     tone_voice,
     wait_until,
@@ -131,5 +131,5 @@ async def test_tones_sent_are_not_counted_as_the_agents_speech() -> None:
     assert heard_keys(call) == "0#"
     truncates = received(sim, ConversationItemTruncateEvent)
     assert len(truncates) == 1
-    heard_ms = (heard_through(call, reply_start) + 1 - reply_start) / 8
+    heard_ms = reply_heard_ms(call, reply_start)
     assert abs(truncates[0].audio_end_ms - heard_ms) <= 20, (truncates[0].audio_end_ms, heard_ms)

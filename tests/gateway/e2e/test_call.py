@@ -8,7 +8,7 @@ from rtvoice import Inject, RealtimeAgent, ServerVAD, Tools
 from rtvoice.testing import CallFunction, RealtimeSimulator, Say, ScriptedBrain
 from rtvoice_gateway.call_control import CallControl
 from rtvoice_gateway.numbers import CallDetails
-from support.gateway import live_gateway, mulaw_speech, quiet_spans, wait_until
+from support.gateway import live_gateway, mulaw_speech, open_call, quiet_spans, wait_until
 from support.timing import seconds
 
 tools = Tools()
@@ -62,3 +62,27 @@ async def test_greeting_a_reply_then_a_hangup_after_the_goodbye_played() -> None
     assert call.marks and not any(mark.cleared for mark in call.marks)
     assert call.marks[-1].at_ms <= hung_up_at
     assert live.gateway.calls_active == 0
+
+
+async def test_a_hangup_the_carrier_api_refuses_still_ends_the_call_after_the_goodbye() -> None:
+    brain = ScriptedBrain([[Say("Goodbye, have a nice day."), CallFunction("end_call", {})]])
+    async with (
+        RealtimeSimulator(brain=brain) as sim,
+        live_gateway(
+            factory,
+            sim=sim,
+            entry={"greeting": "Say goodbye."},
+            settings={"twilio_account_sid": "AC" + "1" * 32},  # not the fake API's account: 401
+        ) as live,
+    ):
+        call, runner = await open_call(live, speed=2)
+        async with asyncio.timeout(seconds(20)):
+            await runner
+        await wait_until(lambda: len(live.gateway.finished) == 1, 5, "the call's summary")
+
+    assert live.api.refused == 1 and live.api.updates == []
+    assert call.closed_by == "gateway"  # the gateway closed the stream itself
+    spans = list(call.heard_spans())
+    assert len(spans) == 1 and spans[0][1] - spans[0][0] > 1000, spans
+    assert call.marks and not any(mark.cleared for mark in call.marks)
+    assert live.gateway.finished[0].ended_by == "agent"

@@ -8,6 +8,7 @@ from rtvoice import Inject, RealtimeAgent, ServerVAD, Tools
 from rtvoice.testing import CallFunction, RealtimeSimulator, Say, ScriptedBrain
 from rtvoice_gateway.call_control import CallControl
 from rtvoice_gateway.numbers import CallDetails
+from support.agent import function_outputs
 from support.gateway import live_gateway, mulaw_speech, open_call, quiet_spans, wait_until
 from support.timing import seconds
 
@@ -54,3 +55,21 @@ async def test_a_tool_transfers_the_call_to_a_named_target_after_its_announcemen
     assert transferred_at is not None and transferred_at >= spans[1][1]
     summary = live.gateway.finished[0]
     assert summary.ended_by == "agent"
+
+
+async def test_a_transfer_to_an_unknown_target_is_refused_to_the_model_and_the_call_goes_on() -> None:
+    brain = ScriptedBrain([CallFunction("transfer_to_manager", {}), Say("Sorry, I cannot transfer you.")])
+    async with (
+        RealtimeSimulator(brain=brain) as sim,
+        live_gateway(factory, sim=sim, entry={"greeting": "Transfer."}) as live,  # no transfer_targets
+    ):
+        call, runner = await open_call(live, speed=2)
+        await wait_until(lambda: quiet_spans(call, 1), 20, "the apology")
+        call.hang_up()
+        async with asyncio.timeout(seconds(5)):
+            await runner
+
+    assert live.api.updates == []
+    outputs = [output for _, output in function_outputs(sim)]
+    assert len(outputs) == 1 and outputs[0].startswith("Cannot transfer to 'manager'"), outputs
+    assert call.closed_by == "caller"

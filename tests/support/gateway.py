@@ -22,6 +22,7 @@ from rtvoice_gateway.testing import FakeCarrierAPI, SimulatedCall
 from support.timing import seconds
 
 __all__ = [
+    "MS_PER_CHARACTER",
     "PUBLIC",
     "TOKEN",
     "LiveGateway",

@@ -6,7 +6,7 @@ import asyncio
 import math
 
 import numpy as np
-from openai.types.realtime import ConversationItemTruncateEvent
+from openai.types.realtime import ConversationItemCreateEvent, ConversationItemTruncateEvent
 
 from rtvoice import Inject, RealtimeAgent, ServerVAD, Tools
 from rtvoice.testing import CallFunction, RealtimeSimulator, Say, ScriptedBrain
@@ -16,6 +16,7 @@ from rtvoice_gateway.numbers import CallDetails
 from rtvoice_gateway.testing import SimulatedCall
 from support.agent import function_outputs, received
 from support.gateway import (
+    MS_PER_CHARACTER,
     live_gateway,
     mulaw_speech,
     open_call,
@@ -133,3 +134,42 @@ async def test_tones_sent_are_not_counted_as_the_agents_speech() -> None:
     assert len(truncates) == 1
     heard_ms = reply_heard_ms(call, reply_start)
     assert abs(truncates[0].audio_end_ms - heard_ms) <= 20, (truncates[0].audio_end_ms, heard_ms)
+
+
+async def test_with_dtmf_model_the_keys_are_told_to_the_model_per_entry() -> None:
+    brain = ScriptedBrain([Say("Hello, enter your account number.")])  # then it echoes what it is told
+    async with (
+        RealtimeSimulator(brain=brain, synthesize=tone_voice) as sim,
+        live_gateway(factory, sim=sim, entry={"greeting": "Greet.", "dtmf": "model"}) as live,
+    ):
+        call, runner = await open_call(live)
+        await wait_until(lambda: quiet_spans(call, 1), 20, "the greeting")
+        for digit in "12":  # ended by a pause
+            await call.press(digit)
+        await wait_until(lambda: len(told(sim)) == 1, 5, "the first entry")
+        for digit in "3#":  # ended by #
+            await call.press(digit)
+        await wait_until(lambda: len(told(sim)) == 2, 5, "the second entry")
+        # The second answer may follow the first without a pause: wait for all the agent's audio.
+        spoken_ms = MS_PER_CHARACTER * len("Hello, enter your account number." + "".join(told(sim)))
+        await wait_until(lambda: len(sounding(call)) / 8 >= spoken_ms - 100, 20, "both answers")
+        call.hang_up()
+        async with asyncio.timeout(5):
+            await runner
+        await wait_until(lambda: len(live.gateway.finished) == 1, 5, "the call's summary")
+
+    assert told(sim) == ["[The caller pressed 1 2]", "[The caller pressed 3 #]"]
+    result = live.gateway.finished[0].result
+    assert result is not None
+    assert [turn.transcript for turn in result.turns if turn.role == "assistant"][1:] == told(sim)
+
+
+def told(sim: RealtimeSimulator) -> list[str]:
+    """The user text messages the agent sent."""
+    return [
+        part.text or ""
+        for event in received(sim, ConversationItemCreateEvent)
+        if event.item.type == "message" and event.item.role == "user"
+        for part in event.item.content or []
+        if part.type == "input_text"
+    ]

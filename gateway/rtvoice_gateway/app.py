@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 
@@ -37,7 +38,7 @@ from starlette.websockets import WebSocket
 from rtvoice import ConfigurationError, RealtimeAgent, RealtimeProvider, UpstreamError
 from rtvoice.audio import AudioFormat
 from rtvoice.logcontext import log_context
-from rtvoice_gateway.call import CallResources, run_call
+from rtvoice_gateway.call import CallResources, CallSummary, run_call
 from rtvoice_gateway.carrier_rest import CarrierREST
 from rtvoice_gateway.numbers import AgentFactory, CallDetails, NumberConfig, NumberEntry, build_agent
 from rtvoice_gateway.security import (
@@ -57,6 +58,8 @@ __all__ = ["NO_AGENT_MESSAGE", "Gateway", "PendingCall", "create_app"]
 log = logging.getLogger("rtvoice_gateway.app")
 
 NO_AGENT_MESSAGE = "Sorry, nobody can take your call at this number. Goodbye."
+#: How many finished calls' summaries :attr:`Gateway.finished` keeps.
+FINISHED_KEPT = 100
 BROKEN_AGENT_MESSAGE = "Sorry, we cannot take your call right now. Please try again later. Goodbye."
 
 
@@ -113,6 +116,8 @@ class Gateway:
         self.calls_active = 0
         self.calls_total = 0
         self.refused: dict[str, int] = {}
+        self.finished: deque[CallSummary] = deque(maxlen=FINISHED_KEPT)
+        """How the most recent calls went (newest last; for monitoring and tests)."""
 
     # -- owned tasks ------------------------------------------------------------------------------------
 
@@ -144,6 +149,13 @@ class Gateway:
         """Count a refused request by reason."""
         self.refused[why] = self.refused.get(why, 0) + 1
         log.warning("refused: %s", why)
+
+    def drop_pending(self, call_sid: str) -> None:
+        """A refused stream for an answered call: its pre-warmed session is closed now, not at the TTL."""
+        pending = self.pending.pop(call_sid, None)
+        if pending is not None:
+            pending.claimed.set()
+            self.spawn(pending.agent.aclose(), f"close-{call_sid}")
 
     # -- URLs -------------------------------------------------------------------------------------------
 
@@ -261,6 +273,11 @@ def create_app(gateway: Gateway) -> Starlette:
             url = gateway.public_for(ws).websocket(ws.url.path)
             if not validate_signature(auth.get_secret_value(), url, (), ws.headers.get(SIGNATURE_HEADER, "")):
                 gateway.refuse("bad upgrade signature")
+                with contextlib.suppress(StreamTokenError):
+                    refused = gateway.tokens.verify(token, time.time())
+                    # The stream of a call we answered cannot be trusted any more: end its pre-warm now.
+                    await gateway.token_store.claim(refused.token_id, refused.expires_at, time.time())
+                    gateway.drop_pending(refused.call_sid)
                 await ws.close(1008)
                 return
         try:
@@ -284,7 +301,7 @@ def create_app(gateway: Gateway) -> Starlette:
         gateway.calls_total += 1
         try:
             with log_context(call_sid=grant.call_sid):
-                await run_call(
+                summary = await run_call(
                     ws,
                     CallResources(
                         details=pending.details,
@@ -297,6 +314,7 @@ def create_app(gateway: Gateway) -> Starlette:
                         clock_speed=gateway.clock_speed,
                     ),
                 )
+            gateway.finished.append(summary)
         finally:
             gateway.calls_active -= 1
 

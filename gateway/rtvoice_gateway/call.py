@@ -1,7 +1,8 @@
 """One phone call, from the accepted media stream to its end: one ``asyncio.TaskGroup`` per call.
 
 Tasks: the line's **reader** (carrier messages), the line's **sender** (paced agent audio), and the
-**agent** (``RealtimeAgent.run()`` on the phone devices, with the session pre-warmed during the webhook).
+**agent** (``RealtimeAgent.run()`` on the phone devices, with the session pre-warmed during the webhook),
+and with ``dtmf = "model"`` the **DTMF relay** (:class:`DigitRelay`: the keys pressed, told to the model).
 The call waits for whichever ends first:
 
 * the caller's side (``stop``, or the socket dropped): the agent is stopped, its upstream closed within
@@ -29,7 +30,7 @@ from rtvoice_gateway.numbers import CallDetails, NumberEntry
 from rtvoice_gateway.phone import PhoneLine
 from rtvoice_gateway.settings import Settings
 
-__all__ = ["START_TIMEOUT_S", "CallResources", "CallSummary", "run_call"]
+__all__ = ["START_TIMEOUT_S", "CallResources", "CallSummary", "DigitRelay", "run_call"]
 
 log = logging.getLogger("rtvoice_gateway.call")
 
@@ -38,6 +39,8 @@ START_TIMEOUT_S = 10.0
 #: How long the apology may take to play before the line is closed anyway.
 APOLOGY_LIMIT_S = 8.0
 UPSTREAM_LOST = ("upstream_closed", "upstream_error", "error")
+#: With ``dtmf = "model"``: the pause after a key that ends an entry (``#`` ends it at once).
+DTMF_PAUSE_S = 1.0
 
 
 @dataclass
@@ -65,6 +68,7 @@ class CallSummary:
     line_end: str | None
     frames_in: int
     violations: dict[str, int]
+    call_sid: str = ""
 
 
 async def run_call(ws: WebSocket, call: CallResources) -> CallSummary:
@@ -75,7 +79,14 @@ async def run_call(ws: WebSocket, call: CallResources) -> CallSummary:
         ws, stream, mode=call.entry.audio, lead_ms=settings.outbound_lead_ms, clock_speed=call.clock_speed
     )
     control = CallControl(call.details, line, call.rest, call.entry.transfer_targets)
-    line.on_digit = control.digit_pressed
+    relay = DigitRelay(agent) if call.entry.dtmf == "model" else None
+
+    def digit_pressed(digit: str) -> None:
+        control.digit_pressed(digit)
+        if relay is not None:
+            relay.press(digit)
+
+    line.on_digit = digit_pressed
     result: AgentResult | None = None
     ended_by = "caller"
     async with asyncio.TaskGroup() as tasks:
@@ -86,7 +97,9 @@ async def run_call(ws: WebSocket, call: CallResources) -> CallSummary:
             await line.close(1008)
             reader.cancel()
             await agent.aclose()
-            return CallSummary("refused", None, line.end_reason, line.frames_in, _violations(stream))
+            return CallSummary(
+                "refused", None, line.end_reason, line.frames_in, _violations(stream), call.details.call_sid
+            )
         call_started = line.call
         agent.audio_input, agent.audio_output = line.microphone, line.speaker
         agent.injectables[CallControl] = control
@@ -104,6 +117,7 @@ async def run_call(ws: WebSocket, call: CallResources) -> CallSummary:
             call.details.to_number,
         )
         run = tasks.create_task(agent.run(), name="call-agent")
+        relaying = tasks.create_task(relay.run(), name="call-dtmf") if relay is not None else None
         if call.entry.greeting and not greeted:  # not pre-warmed: greet as soon as the session is ready
             while not (agent.connected or run.done() or line.ended.is_set()):  # noqa: ASYNC110 - the agent's state
                 await asyncio.sleep(0.005)
@@ -130,8 +144,53 @@ async def run_call(ws: WebSocket, call: CallResources) -> CallSummary:
         await line.close()
         sender.cancel()
         reader.cancel()
+        if relaying is not None:
+            relaying.cancel()
     log.info("call ended by %s (%s)", ended_by, result.stop_reason if result else "-")
-    return CallSummary(ended_by, result, line.end_reason, line.frames_in, _violations(stream))
+    return CallSummary(
+        ended_by, result, line.end_reason, line.frames_in, _violations(stream), call.details.call_sid
+    )
+
+
+class DigitRelay:
+    """Tells the model the keys the caller pressed (a number's ``dtmf = "model"``): one user message per
+    entry, sent once the caller presses ``#`` or pauses for ``pause_s``, and answered."""
+
+    def __init__(self, agent: RealtimeAgent, *, pause_s: float = DTMF_PAUSE_S) -> None:
+        self.agent = agent
+        self.pause_s = pause_s
+        self._keys: list[str] = []
+        self._pressed = asyncio.Event()
+
+    def press(self, digit: str) -> None:
+        """A key the caller pressed."""
+        self._keys.append(digit)
+        self._pressed.set()
+
+    async def run(self) -> None:
+        """Relay entries until cancelled."""
+        while True:
+            await self._pressed.wait()
+            self._pressed.clear()
+            if self._keys[-1] != "#":
+                try:
+                    async with asyncio.timeout(self.pause_s):
+                        await self._pressed.wait()
+                    continue  # another key: the entry goes on
+                except TimeoutError:
+                    pass
+            keys, self._keys = self._keys, []
+            await self._tell(f"[The caller pressed {' '.join(keys)}]")
+
+    async def _tell(self, text: str) -> None:
+        session = self.agent.session
+        if session is None or not session.connected:
+            log.warning("keys pressed while no session is connected: %s", text)
+            return
+        try:
+            await session.execute(session.core.send_user_message(text))
+        except Exception as exc:  # the call goes on without it (e.g. the response queue is full)
+            log.error("could not tell the model %s: %s", text, exc)
 
 
 def _violations(stream: TwilioMediaStream) -> dict[str, int]:

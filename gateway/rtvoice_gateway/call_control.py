@@ -119,14 +119,14 @@ class CallControl:
         return f"The call is being transferred to {number}."
 
     async def send_digits(self, digits: str) -> None:
-        """Play DTMF tones to the caller's side (after what the agent is saying).
+        """Play DTMF tones to the caller's side, once what the agent said so far has been heard.
 
         Raises:
             ValueError: a character that is not a DTMF digit.
         """
-        self.line.pacer.push(dtmf_tones(digits))
-        self.line.pacer.end_of_audio()
-        self.line.wake()
+        tones = dtmf_tones(digits)
+        await self._wait_for_goodbye()
+        self.line.play_other(tones)
 
     def digit_pressed(self, digit: str) -> None:
         """The line reports a key the caller pressed."""

@@ -11,6 +11,7 @@ voice = "cedar"
 audio = "passthrough"                        # μ-law straight through (default: "transcode")
 recording_dir = "recordings"
 transfer_targets = { sales = "+15550109999" }
+dtmf = "model"                               # tell the model the keys pressed (default: tools only)
 ```
 
 ``agent`` names a factory, ``module:function`` or ``file.py:function`` (a relative file is found next to
@@ -102,6 +103,12 @@ class NumberEntry(BaseModel):
         description="turn detection: 'phone' is server VAD tuned for 8 kHz lines (threshold 0.6, 300 ms "
         "of prefix, 600 ms of silence ends a turn) unless the factory chose server VAD itself; 'agent' "
         "keeps the factory's",
+    )
+    dtmf: Literal["tools", "model"] = Field(
+        default="tools",
+        description='keys the caller presses: "tools" keeps them for tools only (CallControl.digits); '
+        '"model" also tells the model, as a user message "[The caller pressed 1 2 3]" sent once the caller '
+        "presses # or pauses for a second, and asks for a response",
     )
 
     @field_validator("agent")

@@ -57,6 +57,8 @@ log = logging.getLogger("rtvoice_gateway.phone")
 AudioMode = Literal["transcode", "passthrough"]
 #: Caller audio the microphone keeps while the agent is not reading (2 s of 20 ms frames).
 MIC_QUEUE_FRAMES = 100
+#: Refused carrier messages logged per kind and call (the rest are only counted).
+VIOLATIONS_LOGGED = 5
 
 
 class PhoneMicrophone(AudioInputDevice):
@@ -282,7 +284,11 @@ class PhoneLine:
         elif isinstance(event, CallStopped):
             self._end("stop")
         elif isinstance(event, ProtocolViolation):
-            log.warning("carrier message refused (%s): %s", event.kind, event.detail)
+            count = self.stream.violations.get(event.kind, 0)
+            if event.fatal or count <= VIOLATIONS_LOGGED:  # a flood is counted, not logged line by line
+                log.warning("carrier message refused (%s): %s", event.kind, event.detail)
+                if count == VIOLATIONS_LOGGED:
+                    log.warning("further %s messages on this call are counted, not logged", event.kind)
             if event.fatal:
                 self._end("violation")
 
@@ -327,6 +333,17 @@ class PhoneLine:
         """Send ``clear`` now and drop what the pacer holds."""
         await self.send(self.stream.clear())
         self.pacer.clear(self.now())
+
+    def play_other(self, mulaw: bytes) -> None:
+        """Play μ-law audio that is not the agent's (DTMF tones) after what is queued.
+
+        It takes whole frames of the carrier's timeline that the agent's position never counts: call it
+        when none of the agent's audio is waiting (its later audio then maps exactly).
+        """
+        self.pacer.push(mulaw)
+        self.pacer.end_of_audio()
+        self.offset_ms += -(-len(mulaw) // FRAME_BYTES_ULAW_8K) * FRAME_MS
+        self.wake()
 
     async def play_and_wait(self, mulaw: bytes, *, limit_s: float) -> bool:
         """Play μ-law audio (an apology) after what is queued and wait until the carrier confirms it played.

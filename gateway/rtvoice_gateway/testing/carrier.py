@@ -152,6 +152,10 @@ class SimulatedCall:
         self.heard = bytearray()  # what the caller heard, aligned with said
         self.marks: list[MarkEcho] = []
         self.clears: list[float] = []  # call ms of each clear received
+        self.clears_heard_to: list[float] = []
+        """For each clear: the call ms the caller had really heard to, inside the frame in progress (a
+        phone plays a frame over 20 ms; ``heard`` holds it whole from its tick)."""
+        self._frame_started = 0.0
         self.digits_sent: list[tuple[str, float]] = []
         self.violations: Counter[str] = Counter()
         self.dialled_at: float | None = None  # monotonic time of the webhook POST
@@ -257,6 +261,11 @@ class SimulatedCall:
             }
         )
 
+    async def send_raw(self, message: str | bytes) -> None:
+        """Send anything on the media stream as is (tests of malformed carrier messages)."""
+        assert self._ws is not None, "connect() first"
+        await self._ws.send(message)
+
     async def run(self) -> None:
         """Exchange audio at the call's pace until it ends (hang-up, the gateway closing, the carrier)."""
         ws = self._ws
@@ -348,6 +357,7 @@ class SimulatedCall:
         self._stop_sent = True
 
     async def _play_one(self) -> None:
+        self._frame_started = time.monotonic()
         queue = self._queue
         frame = bytes(queue.audio[:FRAME_BYTES])
         del queue.audio[:FRAME_BYTES]
@@ -418,6 +428,8 @@ class SimulatedCall:
                 await self._echo_marks(cleared=False)
         elif event == "clear":
             self.clears.append(self.now_ms)
+            into_frame_ms = (time.monotonic() - self._frame_started) * 1000 * self.speed
+            self.clears_heard_to.append(self.now_ms - FRAME_MS + min(FRAME_MS, into_frame_ms))
             queue.queued_total -= len(queue.audio)
             queue.audio.clear()
             await self._echo_marks(cleared=True)  # Twilio echoes every pending mark at once

@@ -32,6 +32,8 @@ class CallUpdate:
     account_sid: str
     call_sid: str
     form: dict[str, str]
+    at_call_ms: float | None = None
+    """The registered call's clock (:attr:`SimulatedCall.now_ms`) when the request arrived."""
 
     @property
     def hangup(self) -> bool:
@@ -110,9 +112,9 @@ class FakeCarrierAPI:
                 status_code=401,
             )
         form = {key: str(value) for key, value in (await request.form()).items()}
-        update = CallUpdate(account, call_sid, form)
-        self.updates.append(update)
         call = self._calls.pop(call_sid, None)
+        update = CallUpdate(account, call_sid, form, call.now_ms if call is not None else None)
+        self.updates.append(update)
         if call is None:
             return JSONResponse(
                 {

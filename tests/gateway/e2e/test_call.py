@@ -8,7 +8,7 @@ from rtvoice import Inject, RealtimeAgent, ServerVAD, Tools
 from rtvoice.testing import CallFunction, RealtimeSimulator, Say, ScriptedBrain
 from rtvoice_gateway.call_control import CallControl
 from rtvoice_gateway.numbers import CallDetails
-from support.gateway import live_gateway, mulaw_speech
+from support.gateway import live_gateway, mulaw_speech, open_call, quiet_spans, wait_until
 from support.timing import seconds
 
 tools = Tools()
@@ -43,16 +43,24 @@ async def test_greeting_a_reply_then_a_hangup_after_the_goodbye_played() -> None
         )
         await call.connect()
         runner = asyncio.create_task(call.run())
+        # The caller answers once the whole greeting was heard (not over it: that would be a barge-in).
+        await wait_until(lambda: quiet_spans(call, 1, quiet_ms=500), 30, "the greeting")
+        call.say(mulaw_speech("I would like to say goodbye now."))
         async with asyncio.timeout(seconds(30)):
-            while len(list(call.heard_spans())) < 1 or call.saying:  # noqa: ASYNC110
-                await asyncio.sleep(0.05)
-            await asyncio.sleep(1.0)
-            call.say(mulaw_speech("I would like to say goodbye now."))
             await runner
     spans = list(call.heard_spans())
     assert len(spans) == 2, spans
     assert call.closed_by in ("carrier", "gateway")
     assert [u.hangup for u in live.api.updates] == [True]
+    # The REST hang-up came only after the caller heard the goodbye's last frame (one clock: the call's),
+    # and soon after it (under a second of real time; the call runs at twice real time).
+    hung_up_at = live.api.updates[0].at_call_ms
+    assert hung_up_at is not None
+    assert spans[-1][1] <= hung_up_at < spans[-1][1] + 2000, (spans, hung_up_at)
+    # Every mark the gateway placed was echoed as played (none flushed by a clear), the last one before
+    # the hang-up.
+    assert call.marks and not any(mark.cleared for mark in call.marks)
+    assert call.marks[-1].at_ms <= hung_up_at
     assert live.gateway.calls_active == 0
 
 
@@ -74,3 +82,27 @@ async def test_without_prewarm_the_session_opens_with_the_stream_and_still_greet
         call.hang_up()
         await runner
     assert len(sim.sessions) == 1 and len(list(call.heard_spans())) == 1
+
+
+async def test_a_hangup_the_carrier_api_refuses_still_ends_the_call_after_the_goodbye() -> None:
+    brain = ScriptedBrain([[Say("Goodbye, have a nice day."), CallFunction("end_call", {})]])
+    async with (
+        RealtimeSimulator(brain=brain) as sim,
+        live_gateway(
+            factory,
+            sim=sim,
+            entry={"greeting": "Say goodbye."},
+            settings={"twilio_account_sid": "AC" + "1" * 32},  # not the fake API's account: 401
+        ) as live,
+    ):
+        call, runner = await open_call(live, speed=2)
+        async with asyncio.timeout(seconds(20)):
+            await runner
+        await wait_until(lambda: len(live.gateway.finished) == 1, 5, "the call's summary")
+
+    assert live.api.refused == 1 and live.api.updates == []
+    assert call.closed_by == "gateway"  # the gateway closed the stream itself
+    spans = list(call.heard_spans())
+    assert len(spans) == 1 and spans[0][1] - spans[0][0] > 1000, spans
+    assert call.marks and not any(mark.cleared for mark in call.marks)
+    assert live.gateway.finished[0].ended_by == "agent"

@@ -52,9 +52,17 @@ def caller_loop() -> bytes:
     return pcm16_to_ulaw(down.process(pcm) + down.flush())
 
 
+QUIET = bytes(range(0xF0, 0x100)) + bytes(range(0x70, 0x80))  # the 32 quietest μ-law codes
+
+
 def tagged(frame: bytes, call: int, seq: int) -> bytes:
-    """The frame with its first three samples replaced by an id (inaudible), so every payload is unique."""
-    return bytes([call % 256, (seq >> 8) % 256, seq % 256]) + frame[3:]
+    """The frame with its first five samples replaced by an id written in the quietest μ-law codes (a loud
+    tag would be speech to the VAD), so every payload of the run is unique."""
+    value, tag = call * 1_000_000 + seq, bytearray()
+    for _ in range(5):
+        value, digit = divmod(value, 32)
+        tag.append(QUIET[digit])
+    return bytes(tag) + frame[5:]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -76,19 +84,21 @@ async def process(
     args: list[str], env: dict[str, str]
 ) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
     """Start a server process that prints "listening on URL" first; stop it at the end."""
-    proc = await asyncio.create_subprocess_exec(
-        *args, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-    )
+    log = tempfile.TemporaryFile()
+    proc = await asyncio.create_subprocess_exec(*args, env=env, stdout=subprocess.PIPE, stderr=log)
     assert proc.stdout is not None
     line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode().strip()
     if not line.startswith("listening on "):
         proc.kill()
-        raise RuntimeError(f"{args[2:4]} did not start: {line!r}")
+        await proc.wait()
+        log.seek(0)
+        raise RuntimeError(f"{args[2:4]} did not start: {line!r}\n{log.read().decode()[-2000:]}")
     try:
         yield proc, line.removeprefix("listening on ")
     finally:
         proc.terminate()
         await proc.wait()
+        log.close()
 
 
 def gateway_command(config: Path | None) -> list[str]:

@@ -285,7 +285,8 @@ async def _run_dial(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     args = build_parser().parse_args(argv)
-    level = args.log_level or ("INFO" if args.command == "serve" else None)
+    # serve logs at INFO; demo and dial print what happens themselves, so only --log-level shows logs.
+    level = args.log_level or {"serve": "INFO", "demo": "CRITICAL", "dial": "CRITICAL"}.get(args.command)
     if level is not None:
         from rtvoice_gateway.logs import LogFormat, configure_logging
 

@@ -27,7 +27,7 @@ from rtvoice import events as ev
 from rtvoice.testing import CallFunction, Say, ScriptedBrain, Timing, Turn, speech
 from rtvoice_codecs import StreamResampler, pcm16_to_ulaw, ulaw_to_pcm16
 from rtvoice_gateway.numbers import CallDetails, NumberConfig, NumberEntry
-from rtvoice_gateway.serve import running_gateway
+from rtvoice_gateway.serve import RunningGateway, running_gateway
 from rtvoice_gateway.settings import Settings
 from rtvoice_gateway.testing import SimulatedCall
 
@@ -144,6 +144,29 @@ async def _agent_turn(
         await asyncio.sleep(0.02)
 
 
+async def _converse(call: SimulatedCall, transcript: _Transcript, printer: _Printer, speed: float) -> float:
+    """The scripted caller's side of the conversation; returns when the last answer finished playing."""
+    heard_until = await _agent_turn(call, transcript, printer, 0.0)  # the greeting
+    for line in CALLER_LINES:
+        audio = _caller_audio(line)
+        started = call.now_ms
+        call.say(audio)
+        printer.say(started, "caller", line)
+        heard_until = await _agent_turn(call, transcript, printer, started)
+    await asyncio.sleep(0.2 / speed)
+    call.hang_up()
+    return heard_until
+
+
+def _failure(gateway: RunningGateway) -> str:
+    """Why the gateway ended the demo call: its agent's error, as one line."""
+    for summary in gateway.gateway.finished:
+        result = summary.result
+        if result is not None and result.error is not None:
+            return result.error.message
+    return "the gateway hung up"
+
+
 async def run_demo(
     *,
     speed: float = 1.0,
@@ -214,16 +237,15 @@ async def run_demo(
         await call.connect()
         async with asyncio.TaskGroup() as tasks:
             runner = tasks.create_task(call.run())
-            heard_until = await _agent_turn(call, transcript, printer, 0.0)  # the greeting
-            for line in CALLER_LINES:
-                audio = _caller_audio(line)
-                started = call.now_ms
-                call.say(audio)
-                printer.say(started, "caller", line)
-                heard_until = await _agent_turn(call, transcript, printer, started)
-            await asyncio.sleep(0.2 / speed)
-            call.hang_up()
+            conversation = tasks.create_task(_converse(call, transcript, printer, speed))
+            await asyncio.wait({runner, conversation}, return_when=asyncio.FIRST_COMPLETED)
+            if not conversation.done():  # the gateway ended the call first: the agent failed
+                conversation.cancel()
             await runner
+        if conversation.cancelled():
+            print(f"rtvoice-gateway demo: the call ended early: {_failure(gateway)}", file=sys.stderr)
+            return 1
+        heard_until = conversation.result()
     result.call_seconds = heard_until / 1000
     for agent in agents:
         report = agent.usage_report()

@@ -335,6 +335,7 @@ def test_barge_in_mid_item_truncates_at_the_played_ms_and_drops_late_deltas() ->
     script.feed_through("response.output_audio.delta")
     script.feed_through("response.output_audio.delta")
     script.feed_through("response.output_audio.delta")  # 750 ms received
+    assert protocol.playback_cursor_ms == 750  # the end of what was queued for playback
     assert protocol.receive_playback(600, now=1.0) == []
     assert script.feed("input_audio_buffer.speech_started", now=1.0) == [
         ClearPlayback(),
@@ -343,6 +344,7 @@ def test_barge_in_mid_item_truncates_at_the_played_ms_and_drops_late_deltas() ->
         PlaybackFinished(interrupted=True),
         UserSpeechStarted(U3, 4730),
     ]
+    assert protocol.playback_cursor_ms == 600  # the unplayed rest was cleared
     # The server had already generated 250 ms more: dropped, with its transcript delta.
     assert script.feed("response.output_audio_transcript.delta") == []
     assert script.feed("response.output_audio.delta") == []

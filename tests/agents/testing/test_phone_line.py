@@ -323,7 +323,7 @@ async def test_idle_line_sends_nothing_and_restarts_on_audio() -> None:
 @pytest.mark.parametrize("mode", ["transcode", "passthrough"])
 async def test_a_call_on_phone_line_devices(mode: PhoneLineMode, tmp_path: Path) -> None:
     lines = ["Hello, my name is Alice.", "Thank you, goodbye."]
-    caller_wav(tmp_path / "caller.wav", lines, gaps_ms=2500)
+    caller_wav(tmp_path / "caller.wav", lines, gaps_ms=4000)
     mic = PhoneLineMicrophone(ulaw_from_wav(tmp_path / "caller.wav"), mode=mode, speed=4.0)
     frames: list[bytes] = []
     speaker = PhoneLineSpeaker(mode=mode, speed=4.0, on_frame=frames.append)

@@ -228,6 +228,10 @@ async def main() -> None:
     parser.add_argument("--calls", default="1,10,50", help="comma-separated concurrent call counts")
     parser.add_argument("--seconds", type=float, default=20, help="steady window per row")
     parser.add_argument("--greetings", type=int, default=10, help="calls per pre-warm row")
+    parser.add_argument(
+        "--connect-delay-ms", default="0,300", help="added delay on each upstream connect (TLS, network)"
+    )
+    parser.add_argument("--greetings-only", action="store_true", help="only the pre-warm rows")
     parser.add_argument("--floor-server", metavar="SIM_URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.floor_server:
@@ -242,13 +246,29 @@ async def main() -> None:
         f'[default]\nagent = "{ROOT / "examples" / "receptionist.py"}:make_agent"\naudio = "passthrough"\n'
     )
     async with RealtimeSimulator(timing=Timing.realistic(), user_transcripts=LINES * 1000) as sim:
-        print("| webhook → first agent audio at the carrier | calls | median ms | p99 ms |")
-        print("|---|---|---|---|")
-        for prewarm in (False, True):
-            times = await greeting_latency(sim.url, prewarm, args.greetings)
-            label = "with pre-warm" if prewarm else "without pre-warm"
-            print(f"| {label} | {len(times)} | {statistics.median(times):.1f} | {pct(times, 0.99):.1f} |")
+        print(
+            "| webhook → first agent audio at the carrier | added connect delay | calls | median ms | p99 ms |"
+        )
+        print("|---|---|---|---|---|")
+        port = int(sim.url.split(":")[2].split("/")[0])
+        for delay in (float(d) for d in args.connect_delay_ms.split(",")):
+            proxy = await importlib.import_module("bench_prewarm").delaying_proxy(port, delay / 1000)
+            target = f"ws://127.0.0.1:{proxy.sockets[0].getsockname()[1]}/v1"
+            try:
+                for prewarm in (False, True):
+                    times = await greeting_latency(target, prewarm, args.greetings)
+                    label = "with pre-warm" if prewarm else "without pre-warm"
+                    print(
+                        f"| {label} | {delay:.0f} ms | {len(times)} | {statistics.median(times):.1f} "
+                        f"| {pct(times, 0.99):.1f} |",
+                        flush=True,
+                    )
+            finally:
+                proxy.close()
+                await proxy.wait_closed()
         print()
+        if args.greetings_only:
+            return
         print(
             "| row | N | CPU ms per call-s | × floor | MiB per call | inbound frame latency p50 / p99 ms | agent audio heard s/call |"
         )

@@ -205,12 +205,13 @@ async def measure(
     }
 
 
-async def greeting_latency(sim_url: str, prewarm: bool, count: int) -> list[float]:
+async def greeting_latency(sim_url: str, prewarm: bool, count: int, carrier_delay_s: float) -> list[float]:
     times = []
     async with process(gateway_command(None), gateway_env(sim_url, prewarm)) as (_, url):
         for _ in range(count + 1):  # the first is a warm-up
             call = SimulatedCall(url)
             await call.dial()
+            await asyncio.sleep(carrier_delay_s)  # the carrier reads the TwiML and opens the stream
             await call.connect()
             runner = asyncio.create_task(call.run())
             async with asyncio.timeout(30):
@@ -231,6 +232,11 @@ async def main() -> None:
     parser.add_argument(
         "--connect-delay-ms", default="0,300", help="added delay on each upstream connect (TLS, network)"
     )
+    parser.add_argument(
+        "--carrier-delay-ms",
+        default="0,250",
+        help="time from the TwiML to the stream's opening (the carrier's; about zero on loopback)",
+    )
     parser.add_argument("--greetings-only", action="store_true", help="only the pre-warm rows")
     parser.add_argument("--floor-server", metavar="SIM_URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -247,22 +253,24 @@ async def main() -> None:
     )
     async with RealtimeSimulator(timing=Timing.realistic(), user_transcripts=LINES * 1000) as sim:
         print(
-            "| webhook → first agent audio at the carrier | added connect delay | calls | median ms | p99 ms |"
+            "| webhook → first agent audio at the carrier | upstream connect delay | TwiML → stream delay "
+            "| calls | median ms | p99 ms |"
         )
-        print("|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|")
         port = int(sim.url.split(":")[2].split("/")[0])
         for delay in (float(d) for d in args.connect_delay_ms.split(",")):
             proxy = await importlib.import_module("bench_prewarm").delaying_proxy(port, delay / 1000)
             target = f"ws://127.0.0.1:{proxy.sockets[0].getsockname()[1]}/v1"
             try:
-                for prewarm in (False, True):
-                    times = await greeting_latency(target, prewarm, args.greetings)
-                    label = "with pre-warm" if prewarm else "without pre-warm"
-                    print(
-                        f"| {label} | {delay:.0f} ms | {len(times)} | {statistics.median(times):.1f} "
-                        f"| {pct(times, 0.99):.1f} |",
-                        flush=True,
-                    )
+                for carrier in (float(d) for d in args.carrier_delay_ms.split(",")):
+                    for prewarm in (False, True):
+                        times = await greeting_latency(target, prewarm, args.greetings, carrier / 1000)
+                        label = "with pre-warm" if prewarm else "without pre-warm"
+                        print(
+                            f"| {label} | {delay:.0f} ms | {carrier:.0f} ms | {len(times)} "
+                            f"| {statistics.median(times):.1f} | {pct(times, 0.99):.1f} |",
+                            flush=True,
+                        )
             finally:
                 proxy.close()
                 await proxy.wait_closed()

@@ -78,7 +78,7 @@ async def run_call(ws: WebSocket, call: CallResources) -> CallSummary:
     line = PhoneLine(
         ws, stream, mode=call.entry.audio, lead_ms=settings.outbound_lead_ms, clock_speed=call.clock_speed
     )
-    control = CallControl(call.details, line, call.rest, call.entry.transfer_targets)
+    control = CallControl(call.details, line, call.rest, call.entry.transfer_targets, bus=agent.event_bus)
     relay = DigitRelay(agent) if call.entry.dtmf == "model" else None
 
     def digit_pressed(digit: str) -> None:

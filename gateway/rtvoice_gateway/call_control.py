@@ -26,12 +26,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from rtvoice.event_bus import EventBus
 from rtvoice_codecs import pcm16_to_ulaw
 from rtvoice_gateway.carrier_rest import CarrierREST, CarrierRESTError
 from rtvoice_gateway.numbers import CallDetails
 from rtvoice_gateway.phone import PhoneLine
 
-__all__ = ["CallControl", "dtmf_tones"]
+__all__ = ["CallControl", "DigitPressed", "dtmf_tones"]
 
 log = logging.getLogger("rtvoice_gateway.call")
 
@@ -63,6 +64,21 @@ def dtmf_tones(digits: str, *, tone_ms: int = 100, gap_ms: int = 60) -> bytes:
     return pcm16_to_ulaw(bytes(pcm))
 
 
+class DigitPressed:
+    """The caller pressed a key: dispatched on the call's agent event bus, so a factory can listen::
+
+    agent.event_bus.subscribe(DigitPressed, lambda event: print("pressed", event.digit))
+    """
+
+    __slots__ = ("digit",)
+
+    def __init__(self, digit: str) -> None:
+        self.digit = digit
+
+    def __repr__(self) -> str:
+        return f"DigitPressed({self.digit!r})"
+
+
 @dataclass
 class CallControl:
     """One call's controls, injected into tools (``Inject[CallControl]``)."""
@@ -76,6 +92,8 @@ class CallControl:
     ended_by: str | None = None
     """``hang_up`` or ``transfer`` once a tool ended the call."""
     transferred_to: str | None = None
+    bus: EventBus | None = None
+    """Where :class:`DigitPressed` events go (the call's agent event bus)."""
 
     async def hang_up(self) -> None:
         """End the call once the caller has heard everything said so far (at most 15 s of waiting)."""
@@ -129,8 +147,11 @@ class CallControl:
         self.line.play_other(tones)
 
     def digit_pressed(self, digit: str) -> None:
-        """The line reports a key the caller pressed."""
+        """The line reports a key the caller pressed: kept in ``digits`` and dispatched as
+        :class:`DigitPressed` on ``bus`` (the agent's event bus)."""
         self.digits.append((digit, time.monotonic()))
+        if self.bus is not None:
+            self.bus.dispatch_nowait(DigitPressed(digit))
 
     async def _wait_for_goodbye(self) -> bool:
         # The agent's goodbye may still be arriving: give its audio a moment to reach the pacer.

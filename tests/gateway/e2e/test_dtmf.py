@@ -11,7 +11,7 @@ from openai.types.realtime import ConversationItemCreateEvent, ConversationItemT
 from rtvoice import Inject, RealtimeAgent, ServerVAD, Tools
 from rtvoice.testing import CallFunction, RealtimeSimulator, Say, ScriptedBrain
 from rtvoice_codecs import ulaw_to_pcm16
-from rtvoice_gateway.call_control import CallControl
+from rtvoice_gateway.call_control import CallControl, DigitPressed
 from rtvoice_gateway.numbers import CallDetails
 from rtvoice_gateway.testing import SimulatedCall
 from support.agent import function_outputs, received
@@ -44,8 +44,13 @@ async def press_keys(call: Inject[CallControl], digits: str) -> str:
     return "Pressed."
 
 
+PRESSED: list[str] = []  # what a factory's listener on the event bus saw
+
+
 def factory(details: CallDetails) -> RealtimeAgent:
-    return RealtimeAgent(instructions="You answer the phone.", tools=tools, turn_detection=ServerVAD())
+    agent = RealtimeAgent(instructions="You answer the phone.", tools=tools, turn_detection=ServerVAD())
+    agent.event_bus.subscribe(DigitPressed, lambda event: PRESSED.append(event.digit))
+    return agent
 
 
 def _power(pcm: np.ndarray, hz: float) -> float:
@@ -105,6 +110,7 @@ async def test_pressed_keys_reach_the_tool_and_sent_tones_reach_the_caller() -> 
             await runner
 
     assert [output for _, output in function_outputs(sim)] == ["42#", "Pressed."]
+    assert PRESSED[-3:] == ["4", "2", "#"]  # and each key reached the listener on the event bus
     # The agent's voice (a 300 Hz tone) holds no DTMF pair; the tones are heard in order.
     assert heard_keys(call) == "159#"
 

@@ -124,6 +124,7 @@ class PhoneSpeaker(AudioOutputDevice):
         self._down = StreamResampler(24000, 8000) if mode == "transcode" else None
         self._counter = PlayoutCounter()
         self._heard = 0.0  # agent ms heard, monotonic: confirmed by marks or estimated by the pacer
+        self._echoed_at: float | None = None  # the line's clock when the latest current mark echo arrived
         self._pushed = 0  # μ-law bytes pushed to the pacer since its last frame boundary
         self._listener: Callable[[], None] | None = None
 
@@ -134,10 +135,16 @@ class PhoneSpeaker(AudioOutputDevice):
 
     @property
     def played_ms(self) -> float:
-        """Agent audio heard: the latest mark echo, or the pacer's playout clock since (never more than
-        was queued, never less than before)."""
-        estimate = self._line.pacer.played_ms(self._line.now()) - self._line.offset_ms
-        self._heard = min(self._counter.queued_ms, max(self._heard, estimate))
+        """Agent audio heard: the latest mark echo's position plus the time since it came back (the
+        carrier plays in real time), or before any echo the pacer's playout clock; never more than was
+        sent to the carrier, never less than before."""
+        now = self._line.now()
+        sent = self._line.pacer.sent_ms - self._line.offset_ms
+        if self._echoed_at is not None:
+            estimate = self._counter.played_ms + (now - self._echoed_at) * 1000
+        else:
+            estimate = self._line.pacer.played_ms(now) - self._line.offset_ms
+        self._heard = min(self._counter.queued_ms, max(self._heard, min(estimate, sent)))
         return self._heard
 
     @property
@@ -162,6 +169,8 @@ class PhoneSpeaker(AudioOutputDevice):
 
     async def play_chunk(self, chunk: bytes) -> None:
         """Queue agent audio (returns at once; the pacer sends it)."""
+        if self.played_ms >= self._counter.queued_ms:
+            self._echoed_at = None  # the line was idle: until the next echo, the pacer's clock tells
         self._counter.queue(self.format.ms_for(len(chunk)))
         self._push(pcm16_to_ulaw(self._down.process(chunk)) if self._down is not None else chunk)
 
@@ -182,6 +191,7 @@ class PhoneSpeaker(AudioOutputDevice):
         self._counter.report(max(heard, self._counter.played_ms))
         await self._line.clear()
         self._counter.clear()
+        self._echoed_at = None
         if self._down is not None:
             self._down = StreamResampler(24000, 8000)
         self._pushed = 0
@@ -193,6 +203,7 @@ class PhoneSpeaker(AudioOutputDevice):
         if position > self._counter.played_ms:
             self._counter.report(min(position, self._counter.queued_ms))
             self._heard = max(self._heard, self._counter.played_ms)
+        self._echoed_at = self._line.now()
         if self._listener is not None:
             self._listener()
 

@@ -144,6 +144,8 @@ class LiveGateway:
         speed: float = 1.0,
         signed: bool = True,
     ) -> SimulatedCall:
+        # The gateway paces its audio by the carrier's clock: a simulated carrier at 2x needs a 2x pacer.
+        self.gateway.clock_speed = speed
         call = SimulatedCall(
             self.base_url,
             to_number=to_number,

@@ -25,7 +25,9 @@ from typing import Any, TextIO
 from rtvoice import AgentListener, RealtimeAgent, ServerVAD, Tools
 from rtvoice import events as ev
 from rtvoice.testing import CallFunction, Say, ScriptedBrain, Timing, Turn, speech
-from rtvoice_codecs import StreamResampler, pcm16_to_ulaw, ulaw_to_pcm16
+from rtvoice.testing.phone_line import ulaw_from_pcm
+from rtvoice_codecs import ulaw_to_pcm16
+from rtvoice_gateway.dial import write_stereo
 from rtvoice_gateway.numbers import CallDetails, NumberConfig, NumberEntry
 from rtvoice_gateway.serve import RunningGateway, running_gateway
 from rtvoice_gateway.settings import Settings
@@ -98,9 +100,7 @@ class _Transcript(AgentListener):
 
 
 def _caller_audio(text: str) -> bytes:
-    pcm = speech.trim_silence(speech.synthesize(text, voice=CALLER_VOICE), sample_rate=24000)
-    down = StreamResampler(24000, 8000)
-    return pcm16_to_ulaw(down.process(pcm) + down.flush())
+    return ulaw_from_pcm(speech.trim_silence(speech.synthesize(text, voice=CALLER_VOICE), sample_rate=24000))
 
 
 class _Printer:
@@ -267,18 +267,17 @@ async def run_demo(
 
 
 def _write_wav(path: Path, said: bytes, heard: bytes, *, stereo: bool) -> None:
+    if stereo:
+        write_stereo(path, said, heard)
+        return
     left, right = ulaw_to_pcm16(said), ulaw_to_pcm16(heard)
-    length = min(len(left), len(right))
     frames = bytearray()
-    for i in range(0, length, 2):
+    for i in range(0, min(len(left), len(right)), 2):
         a = int.from_bytes(left[i : i + 2], "little", signed=True)
         b = int.from_bytes(right[i : i + 2], "little", signed=True)
-        if stereo:
-            frames += left[i : i + 2] + right[i : i + 2]
-        else:
-            frames += max(-32768, min(32767, a + b)).to_bytes(2, "little", signed=True)
+        frames += max(-32768, min(32767, a + b)).to_bytes(2, "little", signed=True)
     with wave.open(str(path), "wb") as wav:
-        wav.setnchannels(2 if stereo else 1)
+        wav.setnchannels(1)
         wav.setsampwidth(2)
         wav.setframerate(8000)
         wav.writeframes(bytes(frames))

@@ -25,7 +25,8 @@ from typing import Any, TextIO
 import httpx2
 
 from rtvoice.audio.wavfile import load_wav
-from rtvoice_codecs import StreamResampler, pcm16_to_ulaw, ulaw_to_pcm16
+from rtvoice.testing.phone_line import ulaw_from_pcm
+from rtvoice_codecs import pcm16_to_ulaw, ulaw_to_pcm16
 from rtvoice_gateway.testing import SimulatedCall
 
 __all__ = ["DialError", "DialOptions", "dial", "write_stereo"]
@@ -69,8 +70,7 @@ def caller_audio(path: Path) -> bytes:
         raise DialError(f"--wav {path}: no such file") from None
     except (ValueError, OSError) as exc:
         raise DialError(f"--wav {path}: {exc}") from None
-    down = StreamResampler(24000, 8000)
-    return pcm16_to_ulaw(down.process(pcm) + down.flush())
+    return ulaw_from_pcm(pcm)
 
 
 def write_stereo(path: Path, said: bytes, heard: bytes) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from rtvoice import OpenAIProvider, RealtimeProvider
 from rtvoice.testing import Brain, RealtimeSimulator, Timing, speech
 from rtvoice.testing.embedded_server import EmbeddedServer
-from rtvoice_codecs import StreamResampler, pcm16_to_ulaw
+from rtvoice.testing.phone_line import ulaw_from_pcm
 from rtvoice_gateway.app import Gateway, create_app
 from rtvoice_gateway.numbers import AgentFactory, NumberConfig, NumberEntry, load_numbers, resolve_factory
 from rtvoice_gateway.settings import Settings
@@ -35,7 +35,7 @@ DEFAULT_AGENT = Path(__file__).resolve().parents[2] / "examples" / "receptionist
 def render_apology(text: str = APOLOGY) -> bytes:
     """``text`` as 8 kHz μ-law, spoken by espeak-ng (a tone where it is missing): played on upstream loss."""
     pcm = speech.trim_silence(speech.synthesize(text), sample_rate=24000)
-    return pcm16_to_ulaw(StreamResampler(24000, 8000).process(pcm) + StreamResampler(24000, 8000).flush())
+    return ulaw_from_pcm(pcm)
 
 
 def load_config(path: Path | None) -> tuple[NumberConfig, dict[str, AgentFactory]]:

@@ -14,7 +14,8 @@ import numpy as np
 from rtvoice import OpenAIProvider, RealtimeAgent
 from rtvoice.testing import RealtimeSimulator, speech
 from rtvoice.testing.embedded_server import EmbeddedServer
-from rtvoice_codecs import StreamResampler, pcm16_to_ulaw, ulaw_to_pcm16
+from rtvoice.testing.phone_line import ulaw_from_pcm
+from rtvoice_codecs import ulaw_to_pcm16
 from rtvoice_gateway.app import Gateway, create_app
 from rtvoice_gateway.numbers import CallDetails, NumberConfig, NumberEntry
 from rtvoice_gateway.settings import Settings
@@ -46,7 +47,7 @@ NUMBER = "+15550100001"
 def mulaw_speech(text: str) -> bytes:
     """``text`` spoken by espeak-ng as 8 kHz μ-law (what a caller sends)."""
     pcm = speech.trim_silence(speech.synthesize(text), sample_rate=24000)
-    return pcm16_to_ulaw(StreamResampler(24000, 8000).process(pcm))
+    return ulaw_from_pcm(pcm)
 
 
 MS_PER_CHARACTER = 60

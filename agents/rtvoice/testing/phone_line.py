@@ -37,7 +37,7 @@ from rtvoice.audio.wavfile import load_wav
 from rtvoice.exceptions import ConfigurationError
 from rtvoice_codecs import FrameChunker, StreamResampler, pcm16_to_ulaw, ulaw_to_pcm16
 
-__all__ = ["PhoneLineMicrophone", "PhoneLineMode", "PhoneLineSpeaker", "ulaw_from_wav"]
+__all__ = ["PhoneLineMicrophone", "PhoneLineMode", "PhoneLineSpeaker", "ulaw_from_pcm", "ulaw_from_wav"]
 
 _log = logging.getLogger(__name__)
 
@@ -83,9 +83,13 @@ def ulaw_from_wav(path: str | PathLike[str]) -> bytes:
         FileNotFoundError: the file does not exist.
         ConfigurationError: the file is not a usable WAV file.
     """
+    return ulaw_from_pcm(load_wav(path))
+
+
+def ulaw_from_pcm(pcm: bytes) -> bytes:
+    """PCM16 24 kHz (a whole clip) as 8 kHz μ-law, through the low-delay FIR (its tail flushed)."""
     down = StreamResampler(_PCM.sample_rate, _ULAW.sample_rate)
-    pcm8 = down.process(load_wav(path)) + down.flush()
-    return pcm16_to_ulaw(pcm8)
+    return pcm16_to_ulaw(down.process(pcm) + down.flush())
 
 
 async def _pause(delay: float, stopped: asyncio.Event) -> None:

@@ -299,6 +299,7 @@ asyncio.run(main())
 """
 
 
+@pytest.mark.serial
 async def test_quickstart_runs_until_ctrl_c_and_returns_its_result(
     sim: RealtimeSimulator, tmp_path: Path
 ) -> None:

@@ -1,0 +1,164 @@
+"""The dashboard and the softphone in a real browser (Debian's headless chromium).
+
+Chromium's fake microphone plays an espeak-ng WAV; the softphone page calls the test number through
+``/phone`` as a carrier would (μ-law media stream, marks, clear), against a gateway on loopback with the
+embedded Realtime simulator; the dashboard, in another window of the same browser, shows the call and
+its transcript as they happen. Screenshots go to ``tests/artifacts/`` and are checked to be non-blank.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rtvoice import RealtimeAgent, ServerVAD
+from rtvoice.testing import RealtimeSimulator, Say, ScriptedBrain, speech
+from rtvoice_gateway.numbers import CallDetails
+from rtvoice_gateway.web import Dashboard
+from support.browser import ARTIFACTS, Browser, chromium_missing, eventually, png_pixels, write_wav
+from support.gateway import NUMBER, live_gateway, wait_until
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(chromium_missing() is not None, reason=chromium_missing() or ""),
+]
+
+DASHBOARD_TOKEN = "browser-test-dashboard-token"
+CALLER_SAYS = "Where is my order?"
+GREETING = "Hello, thanks for calling the web desk."
+ANSWER = "Your order arrives on Friday."
+
+
+def factory(details: CallDetails) -> RealtimeAgent:
+    return RealtimeAgent(instructions="You answer the phone.", turn_detection=ServerVAD())
+
+
+def microphone_wav(folder: Path) -> Path:
+    """The caller: five seconds of silence (the greeting plays whole), the question, then silence (chromium
+    loops the file)."""
+    rate = 24000
+    words = speech.trim_silence(speech.synthesize(CALLER_SAYS, sample_rate=rate), sample_rate=rate)
+    silence = bytes(rate * 2)  # one second
+    path = folder / "caller.wav"
+    write_wav(path, silence * 5 + words + silence * 6, rate)
+    return path
+
+
+def assert_not_blank(png: bytes) -> None:
+    pixels = png_pixels(png).astype(np.float64)
+    assert pixels.shape[0] > 100 and pixels.shape[1] > 100, pixels.shape
+    assert pixels[..., :3].var() > 0, "the screenshot is a single colour"
+
+
+async def test_a_browser_call_through_the_softphone_shows_live_on_the_dashboard(tmp_path: Path) -> None:
+    brain = ScriptedBrain([Say(GREETING), Say(ANSWER)])
+    async with (
+        RealtimeSimulator(brain=brain, user_transcripts=[CALLER_SAYS] * 10) as sim,
+        live_gateway(
+            factory,
+            sim=sim,
+            entry={"greeting": "Greet."},
+            settings={"dashboard_token": DASHBOARD_TOKEN},
+        ) as live,
+        Browser(microphone=microphone_wav(tmp_path)) as browser,
+    ):
+        dashboard = next(o for o in live.gateway.observers if isinstance(o, Dashboard))
+        base = live.base_url
+
+        # Log in on the dashboard (the token goes in a form POST, never in a URL).
+        await browser.get(f"{base}/dashboard")
+        assert await browser.text("#login-button") == "Log in"
+        await browser.js(
+            "document.getElementById('token').value = arguments[0]; document.getElementById('login').submit()",
+            DASHBOARD_TOKEN,
+        )
+        await eventually(
+            lambda: _equals(browser.text("#connection"), "live"), 10, "the dashboard's live connection"
+        )
+        assert await browser.js("return document.cookie") == "", "the session cookie must be HttpOnly"
+        dashboard_window = browser.driver.current_window_handle
+
+        # Call the test number from the softphone, in a second window.
+        await browser.call(browser.driver.switch_to.new_window, "window")
+        phone_window = browser.driver.current_window_handle
+        await browser.get(f"{base}/phone")
+        await eventually(lambda: _equals(browser.js("return document.getElementById('number').value"), NUMBER), 10, "the numbers")
+        await browser.js("document.getElementById('call').click()")
+        await eventually(lambda: _equals(browser.js("return window.phone.state"), "in call"), 10, "the call")
+
+        # The agent's greeting plays in the page, and the page echoes the gateway's marks as it plays.
+        await eventually(
+            lambda: _holds(browser.js("return window.phone.playedSamples > 8000 && window.phone.marksEchoed > 5")),
+            15,
+            "the greeting played and its marks echoed",
+        )
+        # The caller's question (the fake microphone) reaches the agent, and the answer is heard.
+        call_sid = await browser.js("return window.phone.callSid")
+
+        def caller_line() -> bool:
+            call = dashboard.board.live.get(call_sid)
+            return call is not None and any(
+                line["role"] == "caller" and line["text"] == CALLER_SAYS for line in call.lines.values()
+            )
+
+        await wait_until(caller_line, 20, "the caller's words on the board")
+        await wait_until(
+            lambda: any(line["text"] == ANSWER for line in dashboard.board.live[call_sid].lines.values()),
+            20,
+            "the answer on the board",
+        )
+        played_before = await browser.js("return window.phone.playedSamples")
+        await eventually(
+            lambda: _holds(browser.js("return window.phone.playedSamples > arguments[0] + 4000", played_before)),
+            15,
+            "the answer played",
+        )
+        phone_png = await browser.screenshot(ARTIFACTS / "browser" / "phone-in-call.png")
+
+        # The dashboard shows the call and its transcript, live.
+        await browser.call(browser.driver.switch_to.window, dashboard_window)
+        card = f'.call[data-sid="{call_sid}"]'
+        await eventually(lambda: _contains(browser.text(f"{card} .transcript"), ANSWER), 10, "the transcript")
+        transcript = await browser.text(f"{card} .transcript")
+        assert GREETING in transcript and CALLER_SAYS in transcript, transcript
+        assert NUMBER in await browser.text(f"{card} .number")
+        assert await browser.text("#live-count") == "1"
+        assert int(await browser.js(f"return document.querySelectorAll('{card} svg.latency rect').length")) >= 1
+        dashboard_png = await browser.screenshot(ARTIFACTS / "browser" / "dashboard-in-call.png")
+
+        # Hang up from the phone: the call ends on the gateway and moves to the finished calls.
+        await browser.call(browser.driver.switch_to.window, phone_window)
+        await browser.js("document.getElementById('hangup').click()")
+        await eventually(lambda: _equals(browser.js("return window.phone.state"), "ended"), 10, "the hang-up")
+        sent_frames = await browser.js("return window.phone.sentFrames")
+        await wait_until(lambda: len(live.gateway.finished) == 1, 10, "the call's summary")
+        await browser.call(browser.driver.switch_to.window, dashboard_window)
+        await eventually(
+            lambda: _contains(browser.text(f'#finished tr[data-sid="{call_sid}"]'), "caller"), 10, "the finished row"
+        )
+        assert await browser.text("#live-count") == "0"
+
+    summary = live.gateway.finished[0]
+    assert summary.call_sid == call_sid and summary.ended_by == "caller"
+    assert summary.line_end == "stop" and summary.violations == {}, summary
+    assert summary.frames_in > 100 and sent_frames >= summary.frames_in - 5
+    assert summary.result is not None
+    said = [(turn.role, turn.transcript) for turn in summary.result.turns]
+    assert ("user", CALLER_SAYS) in said and ("assistant", GREETING) in said, said
+    for png in (phone_png, dashboard_png):
+        assert_not_blank(png)
+
+
+async def _equals(value: asyncio.Future[object] | object, expected: object) -> bool:
+    return bool(await value == expected)  # type: ignore[misc]
+
+
+async def _holds(value: object) -> bool:
+    return bool(await value)  # type: ignore[misc]
+
+
+async def _contains(value: object, part: str) -> bool:
+    return part in str(await value)  # type: ignore[misc]

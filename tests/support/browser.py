@@ -22,7 +22,16 @@ import numpy as np
 
 from support.timing import seconds
 
-__all__ = ["CHROMIUM", "CHROMEDRIVER", "ARTIFACTS", "Browser", "chromium_missing", "eventually", "png_pixels", "write_wav"]
+__all__ = [
+    "CHROMIUM",
+    "CHROMEDRIVER",
+    "ARTIFACTS",
+    "Browser",
+    "chromium_missing",
+    "eventually",
+    "png_pixels",
+    "write_wav",
+]
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -118,9 +127,14 @@ class Browser:
 
     async def screenshot(self, path: Path) -> bytes:
         """Save a PNG of the current window to ``path`` and return it."""
-        png: bytes = await self.call(self.driver.get_screenshot_as_png)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(png)
+
+        def take() -> bytes:
+            png: bytes = self.driver.get_screenshot_as_png()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(png)
+            return png
+
+        png = await self.call(take)
         return png
 
 
@@ -128,7 +142,7 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float, wha
     """Poll the async ``check`` every 100 ms until it holds (fails after ``timeout_s``, scaled)."""
     try:
         async with asyncio.timeout(seconds(timeout_s)):
-            while not await check():
+            while not await check():  # noqa: ASYNC110 - the browser's state
                 await asyncio.sleep(0.1)
     except TimeoutError:
         raise AssertionError(f"timed out waiting for {what}") from None
@@ -164,7 +178,11 @@ def png_pixels(png: bytes) -> np.ndarray[Any, np.dtype[np.uint8]]:
         if kind == 0:
             out = line.copy()
         elif kind == 1:  # Sub: a running sum per channel
-            out = (np.cumsum(line.reshape(width, channels).astype(np.int64), axis=0) % 256).astype(np.uint8).ravel()
+            out = (
+                (np.cumsum(line.reshape(width, channels).astype(np.int64), axis=0) % 256)
+                .astype(np.uint8)
+                .ravel()
+            )
         elif kind == 2:  # Up
             out = line + prior
         elif kind in (3, 4):  # Average, Paeth: byte by byte

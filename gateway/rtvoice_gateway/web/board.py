@@ -169,14 +169,17 @@ class CallBoard:
             updates.append(self._line(call, "caller", event.transcript, event.item_id, now))
         elif isinstance(event, AssistantTranscriptDelta):
             key = f"agent:{event.item_id}" if event.item_id else None
-            text = (call.lines[key]["text"] if key in call.lines else "") + event.delta
+            so_far = call.lines[key]["text"] if key is not None and key in call.lines else ""
+            text = so_far + event.delta
             updates.append(self._line(call, "agent", text, key, now, partial=True))
         elif isinstance(event, AssistantTranscript):
             key = f"agent:{event.item_id}" if event.item_id else None
             updates.append(self._line(call, "agent", event.transcript, key, now))
         elif isinstance(event, AgentInterrupted):
             call.barge_ins += 1
-            updates.append(self._line(call, "barge-in", f"caller interrupted at {event.played_ms} ms", None, now))
+            updates.append(
+                self._line(call, "barge-in", f"caller interrupted at {event.played_ms} ms", None, now)
+            )
             updates.append(self._header(call, now))
         elif isinstance(event, ToolStarted):
             updates += self._tool(call, event.call_id, now, name=event.name, status="running", started_at=now)

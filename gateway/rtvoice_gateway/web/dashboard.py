@@ -59,7 +59,9 @@ class Dashboard:
         self.hub = Hub()
         self.recordings: dict[str, Path] = {}
         self._calls: dict[str, PendingCall] = {}
-        self._pages = {name: (STATIC / f"{name}.html").read_text(encoding="utf-8") for name in ("dashboard", "login")}
+        self._pages = {
+            name: (STATIC / f"{name}.html").read_text(encoding="utf-8") for name in ("dashboard", "login")
+        }
 
     # -- the call observer -------------------------------------------------------------------------------
 
@@ -93,7 +95,9 @@ class Dashboard:
         if path is not None and recorded:
             self.recordings[call_sid] = path
         ended_by = summary.ended_by if summary is not None else "error"
-        self.hub.publish(self.board.call_ended(call_sid, ended_by=ended_by, recording=recorded, now=time.time()))
+        self.hub.publish(
+            self.board.call_ended(call_sid, ended_by=ended_by, recording=recorded, now=time.time())
+        )
         for sid in [sid for sid in self.recordings if sid not in self.board.finished]:
             del self.recordings[sid]  # only calls still on the board are served
 
@@ -142,7 +146,9 @@ class Dashboard:
 
     async def logout(self, request: Request) -> Response:
         response = RedirectResponse("/dashboard", status_code=303)
-        response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict", secure=self._secure(request))
+        response.delete_cookie(
+            COOKIE, path="/", httponly=True, samesite="strict", secure=self._secure(request)
+        )
         return response
 
     async def recording(self, request: Request) -> Response:

@@ -87,7 +87,10 @@ class Softphone:
         if not self.dashboard.auth.allowed(request, time.time()):
             return JSONResponse({"error": "log in first"}, status_code=401)
         return JSONResponse(
-            [{"number": number, "agent": entry.agent.rpartition("/")[2]} for number, entry in self.entries().items()]
+            [
+                {"number": number, "agent": entry.agent.rpartition("/")[2]}
+                for number, entry in self.entries().items()
+            ]
         )
 
     async def call(self, request: Request) -> Response:

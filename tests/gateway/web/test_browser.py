@@ -8,7 +8,7 @@ its transcript as they happen. Screenshots go to ``tests/artifacts/`` and are ch
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Awaitable
 from pathlib import Path
 
 import numpy as np
@@ -85,13 +85,19 @@ async def test_a_browser_call_through_the_softphone_shows_live_on_the_dashboard(
         await browser.call(browser.driver.switch_to.new_window, "window")
         phone_window = browser.driver.current_window_handle
         await browser.get(f"{base}/phone")
-        await eventually(lambda: _equals(browser.js("return document.getElementById('number').value"), NUMBER), 10, "the numbers")
+        await eventually(
+            lambda: _equals(browser.js("return document.getElementById('number').value"), NUMBER),
+            10,
+            "the numbers",
+        )
         await browser.js("document.getElementById('call').click()")
         await eventually(lambda: _equals(browser.js("return window.phone.state"), "in call"), 10, "the call")
 
         # The agent's greeting plays in the page, and the page echoes the gateway's marks as it plays.
         await eventually(
-            lambda: _holds(browser.js("return window.phone.playedSamples > 8000 && window.phone.marksEchoed > 5")),
+            lambda: _holds(
+                browser.js("return window.phone.playedSamples > 8000 && window.phone.marksEchoed > 5")
+            ),
             15,
             "the greeting played and its marks echoed",
         )
@@ -112,7 +118,9 @@ async def test_a_browser_call_through_the_softphone_shows_live_on_the_dashboard(
         )
         played_before = await browser.js("return window.phone.playedSamples")
         await eventually(
-            lambda: _holds(browser.js("return window.phone.playedSamples > arguments[0] + 4000", played_before)),
+            lambda: _holds(
+                browser.js("return window.phone.playedSamples > arguments[0] + 4000", played_before)
+            ),
             15,
             "the answer played",
         )
@@ -126,7 +134,9 @@ async def test_a_browser_call_through_the_softphone_shows_live_on_the_dashboard(
         assert GREETING in transcript and CALLER_SAYS in transcript, transcript
         assert NUMBER in await browser.text(f"{card} .number")
         assert await browser.text("#live-count") == "1"
-        assert int(await browser.js(f"return document.querySelectorAll('{card} svg.latency rect').length")) >= 1
+        assert (
+            int(await browser.js(f"return document.querySelectorAll('{card} svg.latency rect').length")) >= 1
+        )
         dashboard_png = await browser.screenshot(ARTIFACTS / "browser" / "dashboard-in-call.png")
 
         # Hang up from the phone: the call ends on the gateway and moves to the finished calls.
@@ -137,7 +147,9 @@ async def test_a_browser_call_through_the_softphone_shows_live_on_the_dashboard(
         await wait_until(lambda: len(live.gateway.finished) == 1, 10, "the call's summary")
         await browser.call(browser.driver.switch_to.window, dashboard_window)
         await eventually(
-            lambda: _contains(browser.text(f'#finished tr[data-sid="{call_sid}"]'), "caller"), 10, "the finished row"
+            lambda: _contains(browser.text(f'#finished tr[data-sid="{call_sid}"]'), "caller"),
+            10,
+            "the finished row",
         )
         assert await browser.text("#live-count") == "0"
 
@@ -152,13 +164,13 @@ async def test_a_browser_call_through_the_softphone_shows_live_on_the_dashboard(
         assert_not_blank(png)
 
 
-async def _equals(value: asyncio.Future[object] | object, expected: object) -> bool:
-    return bool(await value == expected)  # type: ignore[misc]
+async def _equals(value: Awaitable[object], expected: object) -> bool:
+    return await value == expected
 
 
-async def _holds(value: object) -> bool:
-    return bool(await value)  # type: ignore[misc]
+async def _holds(value: Awaitable[object]) -> bool:
+    return bool(await value)
 
 
-async def _contains(value: object, part: str) -> bool:
-    return part in str(await value)  # type: ignore[misc]
+async def _contains(value: Awaitable[object], part: str) -> bool:
+    return part in str(await value)

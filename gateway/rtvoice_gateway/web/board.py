@@ -5,7 +5,7 @@ kinds of input, each with the wall-clock time it happened (``now``, Unix seconds
 
 * :meth:`CallBoard.call_started` when a media stream is accepted;
 * :meth:`CallBoard.agent_event` for each event on the call's agent event bus (transcripts, speech,
-  responses, tools, barge-ins, usage);
+  responses, tools, barge-ins, usage, and the keys the caller presses);
 * :meth:`CallBoard.call_ended` when the call is over.
 
 Each returns the updates to broadcast (JSON-ready dicts, see :data:`UPDATE_TYPES`); :meth:`CallBoard.snapshot`
@@ -38,6 +38,7 @@ from rtvoice.events import (
     UserTranscript,
 )
 from rtvoice.usage import UsageReport
+from rtvoice_gateway.call_control import DigitPressed
 
 __all__ = ["UPDATE_TYPES", "BoardCall", "CallBoard", "Update"]
 
@@ -144,7 +145,7 @@ class CallBoard:
             self.finished.popitem(last=False)
         return [{"type": "ended", "now": now, "call": call.view()}]
 
-    def agent_event(self, call_sid: str, event: AgentEvent, now: float) -> list[Update]:
+    def agent_event(self, call_sid: str, event: AgentEvent | DigitPressed, now: float) -> list[Update]:
         """One event from the call's agent; events of unknown or finished calls are ignored."""
         call = self.live.get(call_sid)
         if call is None:
@@ -197,6 +198,12 @@ class CallBoard:
         elif isinstance(event, UsageUpdated):
             call.usage = _usage(event.report)
             updates.append(self._header(call, now))
+        elif isinstance(event, DigitPressed):  # keys pressed in a row make one line
+            last = next(reversed(call.lines.values()), None)
+            if last is not None and last["role"] == "keys":
+                updates.append(self._line(call, "keys", last["text"] + event.digit, last["id"], now))
+            else:
+                updates.append(self._line(call, "keys", f"pressed {event.digit}", None, now))
         elif isinstance(event, AgentStopped):
             updates += self._state(call, "ending", now)
         return updates

@@ -33,6 +33,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from rtvoice.events import AgentEvent
 from rtvoice_gateway.call import CallSummary
+from rtvoice_gateway.call_control import DigitPressed
 from rtvoice_gateway.web.auth import COOKIE, SESSION_S, DashboardAuth, same_origin
 from rtvoice_gateway.web.board import CallBoard
 from rtvoice_gateway.web.hub import Hub, Subscriber
@@ -40,11 +41,21 @@ from rtvoice_gateway.web.hub import Hub, Subscriber
 if TYPE_CHECKING:
     from rtvoice_gateway.app import Gateway, PendingCall
 
-__all__ = ["STATIC", "Dashboard"]
+__all__ = ["PAGE_HEADERS", "STATIC", "Dashboard"]
 
 log = logging.getLogger("rtvoice_gateway.web")
 
 STATIC = Path(__file__).parent / "static"
+#: Headers of every page: not cached, not framed (no clickjacking of the softphone), scripts and
+#: connections to this origin only.
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'self'; connect-src 'self'; media-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 #: Where a login may send the browser next.
 LANDING = ("/dashboard", "/phone")
 
@@ -79,11 +90,12 @@ class Dashboard:
             )
         )
 
-        def on_event(event: AgentEvent) -> None:
+        def on_event(event: AgentEvent | DigitPressed) -> None:
             self.hub.publish(self.board.agent_event(call_sid, event, time.time()))
 
         try:
             pending.agent.event_bus.subscribe(AgentEvent, on_event)
+            pending.agent.event_bus.subscribe(DigitPressed, on_event)
         except RuntimeError:  # the agent's bus is already closed: the call is ending
             log.warning("the call's agent has stopped; the dashboard shows no events for it")
 
@@ -118,12 +130,12 @@ class Dashboard:
         """The login form (HTTP 401: the request was not authenticated)."""
         message = "That is not the dashboard token." if failed else ""
         body = self._pages["login"].replace("{{next}}", html.escape(landing)).replace("{{message}}", message)
-        return HTMLResponse(body, status_code=401, headers={"Cache-Control": "no-store"})
+        return HTMLResponse(body, status_code=401, headers=PAGE_HEADERS)
 
     async def page(self, request: Request) -> Response:
         if not self.auth.allowed(request, time.time()):
             return self.login_page("/dashboard")
-        return HTMLResponse(self._pages["dashboard"], headers={"Cache-Control": "no-store"})
+        return HTMLResponse(self._pages["dashboard"], headers=PAGE_HEADERS)
 
     async def login(self, request: Request) -> Response:
         form = await request.form()

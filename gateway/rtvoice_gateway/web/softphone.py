@@ -36,7 +36,7 @@ from rtvoice_gateway.call import CallResources, CallSummary, run_call
 from rtvoice_gateway.numbers import CallDetails, NumberEntry, build_agent
 from rtvoice_gateway.security import StreamTokenError
 from rtvoice_gateway.web.auth import same_origin
-from rtvoice_gateway.web.dashboard import STATIC, Dashboard
+from rtvoice_gateway.web.dashboard import PAGE_HEADERS, STATIC, Dashboard
 
 if TYPE_CHECKING:
     from rtvoice_gateway.app import Gateway
@@ -81,7 +81,7 @@ class Softphone:
     async def page(self, request: Request) -> Response:
         if not self.dashboard.auth.allowed(request, time.time()):
             return self.dashboard.login_page("/phone")
-        return HTMLResponse(self._page, headers={"Cache-Control": "no-store"})
+        return HTMLResponse(self._page, headers=PAGE_HEADERS)
 
     async def numbers(self, request: Request) -> Response:
         if not self.dashboard.auth.allowed(request, time.time()):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from rtvoice_gateway.settings import Settings, SettingsError
 from rtvoice_gateway.web.auth import SESSION_S, DashboardAuth
 
 
@@ -17,3 +20,13 @@ def test_a_session_cookie_expires_and_belongs_to_its_token() -> None:
     for garbage in ("", ".", "x.y", "1" * 40 + "." + mac):
         assert not auth.session_valid(garbage, 1000.0)
     assert auth.token_matches("a-dashboard-token-of-some-length") and not auth.token_matches("a-dashboard")
+
+
+def test_the_dashboard_token_setting_is_long_enough_and_never_printed() -> None:
+    with pytest.raises(SettingsError, match="^DASHBOARD_TOKEN: must be at least 16 characters"):
+        Settings.from_env({"DASHBOARD_TOKEN": "short"})
+    settings = Settings.from_env({"DASHBOARD_TOKEN": "a-dashboard-token-of-some-length"})
+    assert settings.dashboard_token is not None
+    assert settings.dashboard_token.get_secret_value() == "a-dashboard-token-of-some-length"
+    assert "a-dashboard-token" not in repr(settings) and "a-dashboard-token" not in str(settings)
+    assert Settings.from_env({}).dashboard_token is None

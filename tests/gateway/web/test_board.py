@@ -18,6 +18,7 @@ from rtvoice.events import (
     UserTranscript,
 )
 from rtvoice.usage import UsageTracker
+from rtvoice_gateway.call_control import DigitPressed
 from rtvoice_gateway.web.board import MAX_LINES, CallBoard
 
 
@@ -135,3 +136,14 @@ def test_events_of_unknown_or_finished_calls_change_nothing_and_everything_is_bo
         board.agent_event("CA5", UserTranscript(f"line {n}"), 300 + n)
     lines = list(board.live["CA5"].lines.values())
     assert len(lines) == MAX_LINES and lines[-1]["text"] == f"line {MAX_LINES + 9}"
+
+
+def test_keys_pressed_in_a_row_make_one_line() -> None:
+    board = CallBoard()
+    started(board)
+    board.agent_event("CA1", DigitPressed("4"), 101)
+    board.agent_event("CA1", DigitPressed("2"), 101.5)
+    board.agent_event("CA1", UserTranscript("thanks"), 102)
+    board.agent_event("CA1", DigitPressed("#"), 103)
+    lines = [(line["role"], line["text"]) for line in board.live["CA1"].lines.values()]
+    assert lines == [("keys", "pressed 42"), ("caller", "thanks"), ("keys", "pressed #")]

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rtvoice import RealtimeAgent, ServerVAD
-from rtvoice.testing import RealtimeSimulator, Say, ScriptedBrain, speech
+from rtvoice import RealtimeAgent, ServerVAD, Tools
+from rtvoice.testing import CallFunction, RealtimeSimulator, Say, ScriptedBrain, speech
 from rtvoice_gateway.numbers import CallDetails
 from rtvoice_gateway.web import Dashboard
 from support.browser import ARTIFACTS, Browser, chromium_missing, eventually, png_pixels, write_wav
@@ -28,22 +28,33 @@ pytestmark = [
 
 DASHBOARD_TOKEN = "browser-test-dashboard-token"
 CALLER_SAYS = "Where is my order?"
-GREETING = "Hello, thanks for calling the web desk."
-ANSWER = "Your order arrives on Friday."
+GREETING = (
+    "Hello, thanks for calling the web desk. We are open every day from nine in the morning to six in the "
+    "evening, and we are happy to help you with orders, returns, deliveries and anything else."
+)
+ANSWER = "Order 42 arrives on Friday."  # the tool's result, read back by the simulator
+
+
+tools = Tools()
+
+
+@tools.action("Look up an order's delivery date")
+async def order_status(order: str) -> str:
+    return f"Order {order} arrives on Friday."
 
 
 def factory(details: CallDetails) -> RealtimeAgent:
-    return RealtimeAgent(instructions="You answer the phone.", turn_detection=ServerVAD())
+    return RealtimeAgent(instructions="You answer the phone.", tools=tools, turn_detection=ServerVAD())
 
 
 def microphone_wav(folder: Path) -> Path:
-    """The caller: five seconds of silence (the greeting plays whole), the question, then silence (chromium
-    loops the file)."""
+    """The caller: three seconds of silence (the greeting starts), the question (it cuts the greeting off),
+    then silence (chromium loops the file)."""
     rate = 24000
     words = speech.trim_silence(speech.synthesize(CALLER_SAYS, sample_rate=rate), sample_rate=rate)
     silence = bytes(rate * 2)  # one second
     path = folder / "caller.wav"
-    write_wav(path, silence * 5 + words + silence * 6, rate)
+    write_wav(path, silence * 3 + words + silence * 12, rate)
     return path
 
 
@@ -54,7 +65,9 @@ def assert_not_blank(png: bytes) -> None:
 
 
 async def test_a_browser_call_through_the_softphone_shows_live_on_the_dashboard(tmp_path: Path) -> None:
-    brain = ScriptedBrain([Say(GREETING), Say(ANSWER)])
+    brain = ScriptedBrain(
+        [Say(GREETING), [Say("Let me check."), CallFunction("order_status", {"order": "42"})]]
+    )
     async with (
         RealtimeSimulator(brain=brain, user_transcripts=[CALLER_SAYS] * 10) as sim,
         live_gateway(
@@ -93,7 +106,7 @@ async def test_a_browser_call_through_the_softphone_shows_live_on_the_dashboard(
         await browser.js("document.getElementById('call').click()")
         await eventually(lambda: _equals(browser.js("return window.phone.state"), "in call"), 10, "the call")
 
-        # The agent's greeting plays in the page, and the page echoes the gateway's marks as it plays.
+        # The agent's greeting plays in the page, and the page echoes the gateway's marks as it plays...
         await eventually(
             lambda: _holds(
                 browser.js("return window.phone.playedSamples > 8000 && window.phone.marksEchoed > 5")
@@ -101,7 +114,10 @@ async def test_a_browser_call_through_the_softphone_shows_live_on_the_dashboard(
             15,
             "the greeting played and its marks echoed",
         )
-        # The caller's question (the fake microphone) reaches the agent, and the answer is heard.
+        # ... until the caller's question (the fake microphone) cuts it off: the gateway sends clear.
+        await eventually(
+            lambda: _holds(browser.js("return window.phone.clears >= 1")), 15, "the barge-in's clear"
+        )
         call_sid = await browser.js("return window.phone.callSid")
 
         def caller_line() -> bool:
@@ -124,6 +140,15 @@ async def test_a_browser_call_through_the_softphone_shows_live_on_the_dashboard(
             15,
             "the answer played",
         )
+        # Keys pressed on the dial pad reach the call as DTMF.
+        await browser.js("for (const key of '42') document.querySelector(`[data-digit='${key}']`).click()")
+        await wait_until(
+            lambda: any(
+                line["text"] == "pressed 42" for line in dashboard.board.live[call_sid].lines.values()
+            ),
+            10,
+            "the keys on the board",
+        )
         phone_png = await browser.screenshot(ARTIFACTS / "browser" / "phone-in-call.png")
 
         # The dashboard shows the call and its transcript, live.
@@ -131,8 +156,14 @@ async def test_a_browser_call_through_the_softphone_shows_live_on_the_dashboard(
         card = f'.call[data-sid="{call_sid}"]'
         await eventually(lambda: _contains(browser.text(f"{card} .transcript"), ANSWER), 10, "the transcript")
         transcript = await browser.text(f"{card} .transcript")
-        assert GREETING in transcript and CALLER_SAYS in transcript, transcript
+        assert GREETING[:40] in transcript and CALLER_SAYS in transcript and "pressed 42" in transcript, (
+            transcript
+        )
+        assert "caller interrupted at" in await browser.text(f"{card} .transcript .barge-in")
+        assert "barge-ins 1" in await browser.text(f"{card} .head")
         assert NUMBER in await browser.text(f"{card} .number")
+        tool_row = await browser.text(f"{card} tr.tool")
+        assert "order_status" in tool_row and "ok" in tool_row and " ms" in tool_row, tool_row
         assert await browser.text("#live-count") == "1"
         assert (
             int(await browser.js(f"return document.querySelectorAll('{card} svg.latency rect').length")) >= 1
@@ -159,7 +190,10 @@ async def test_a_browser_call_through_the_softphone_shows_live_on_the_dashboard(
     assert summary.frames_in > 100 and sent_frames >= summary.frames_in - 5
     assert summary.result is not None
     said = [(turn.role, turn.transcript) for turn in summary.result.turns]
-    assert ("user", CALLER_SAYS) in said and ("assistant", GREETING) in said, said
+    assert ("user", CALLER_SAYS) in said and ("assistant", ANSWER) in said, said
+    greeting = summary.result.turns[0]
+    assert greeting.role == "assistant" and greeting.interrupted, greeting
+    assert GREETING.startswith(greeting.transcript[:20]) and len(greeting.transcript) < len(GREETING)
     for png in (phone_png, dashboard_png):
         assert_not_blank(png)
 

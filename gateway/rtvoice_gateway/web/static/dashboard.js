@@ -91,7 +91,7 @@ function scheduleRender() {
 function transcript(call) {
   const list = el("ol", { class: "transcript" });
   for (const line of call.lines) {
-    const who = line.role === "barge-in" ? "" : line.role;
+    const who = { "barge-in": "", keys: "caller" }[line.role] ?? line.role;
     list.append(
       el("li", { class: `${line.role}${line.partial ? " partial" : ""}` },
         el("span", { class: "who" }, who), el("span", { class: "text" }, line.text)),
@@ -103,9 +103,9 @@ function transcript(call) {
 function latencyChart(values) {
   const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
   svg.setAttribute("class", "latency");
-  svg.setAttribute("viewBox", "0 0 240 70");
-  svg.setAttribute("preserveAspectRatio", "xMinYMid meet");
-  const shown = values.slice(-24);
+  svg.setAttribute("viewBox", "0 0 360 70");
+  svg.setAttribute("preserveAspectRatio", "none");
+  const shown = values.slice(-34);
   const top = Math.ceil(Math.max(50, ...shown) * 1.2);
   shown.forEach((ms, i) => {
     const h = Math.max(1, (ms / top) * 56);
@@ -120,7 +120,7 @@ function latencyChart(values) {
     svg.append(bar);
   });
   const label = document.createElementNS(svg.namespaceURI, "text");
-  label.setAttribute("x", "236");
+  label.setAttribute("x", "354");
   label.setAttribute("y", "10");
   label.setAttribute("text-anchor", "end");
   label.textContent = shown.length ? `last ${shown[shown.length - 1]} ms · scale ${top} ms` : "no turns yet";
@@ -179,6 +179,7 @@ function renderLive() {
 function addFinished(call) {
   const body = document.getElementById("finished");
   document.getElementById("finished-empty").hidden = true;
+  document.getElementById("finished-table").hidden = false;
   const when = new Date(call.ended_at * 1000).toLocaleTimeString();
   const recording = call.recording
     ? el("audio", { controls: "", preload: "none", src: `/dashboard/recordings/${encodeURIComponent(call.call_sid)}` })

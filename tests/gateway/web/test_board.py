@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 from decimal import Decimal
+from pathlib import Path
 
 from rtvoice.events import (
     AgentInterrupted,
@@ -19,6 +21,7 @@ from rtvoice.events import (
 )
 from rtvoice.usage import UsageTracker
 from rtvoice_gateway.call_control import DigitPressed
+from rtvoice_gateway.web import board as board_module
 from rtvoice_gateway.web.board import MAX_LINES, CallBoard
 
 
@@ -147,3 +150,17 @@ def test_keys_pressed_in_a_row_make_one_line() -> None:
     board.agent_event("CA1", DigitPressed("#"), 103)
     lines = [(line["role"], line["text"]) for line in board.live["CA1"].lines.values()]
     assert lines == [("keys", "pressed 42"), ("caller", "thanks"), ("keys", "pressed #")]
+
+
+def test_the_board_is_pure() -> None:
+    """No I/O, event loop, clock or randomness: the shell passes ``now`` in."""
+    source = Path(board_module.__file__).read_text(encoding="utf-8")
+    roots = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            roots |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module is not None:
+            roots.add(node.module.split(".")[0])
+    assert roots <= {"__future__", "collections", "dataclasses", "typing", "rtvoice", "rtvoice_gateway"}, (
+        roots
+    )

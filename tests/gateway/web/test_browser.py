@@ -8,6 +8,7 @@ its transcript as they happen. Screenshots go to ``tests/artifacts/`` and are ch
 
 from __future__ import annotations
 
+import wave
 from collections.abc import Awaitable
 from pathlib import Path
 
@@ -208,3 +209,52 @@ async def _holds(value: Awaitable[object]) -> bool:
 
 async def _contains(value: Awaitable[object], part: str) -> bool:
     return part in str(await value)
+
+
+def silent_factory(details: CallDetails) -> RealtimeAgent:
+    return RealtimeAgent(instructions="You listen.", turn_detection=None)  # never answers: only the caller
+
+
+async def test_the_softphone_sends_the_microphone_at_its_true_pitch(tmp_path: Path) -> None:
+    """A 440 Hz tone on the microphone arrives at the agent as 440 Hz: the page's resampling to 8 kHz and its
+    μ-law encoding are right (a wrong rate would shift the pitch, a wrong codec would bury it in noise)."""
+    rate = 24000
+    tone = (np.sin(2 * np.pi * 440 * np.arange(rate * 8) / rate) * 12000).astype("<i2").tobytes()
+    write_wav(tmp_path / "tone.wav", tone, rate)
+    async with (
+        RealtimeSimulator() as sim,
+        live_gateway(
+            silent_factory,
+            sim=sim,
+            entry={"recording_dir": str(tmp_path)},
+            settings={"dashboard_token": DASHBOARD_TOKEN},
+        ) as live,
+        Browser(microphone=tmp_path / "tone.wav") as browser,
+    ):
+        await browser.get(f"{live.base_url}/phone")
+        await browser.js(
+            "document.getElementById('token').value = arguments[0]; document.getElementById('login').submit()",
+            DASHBOARD_TOKEN,
+        )
+        await eventually(
+            lambda: _equals(browser.js("return document.getElementById('number').value"), NUMBER),
+            10,
+            "numbers",
+        )
+        await browser.js("document.getElementById('call').click()")
+        await eventually(
+            lambda: _holds(browser.js("return window.phone.sentFrames >= 150")), 15, "3 s of tone"
+        )
+        await browser.js("document.getElementById('hangup').click()")
+        await wait_until(lambda: len(live.gateway.finished) == 1, 10, "the call's end")
+
+    summary = live.gateway.finished[0]
+    assert summary.result is not None and summary.result.recording_path is not None
+    with wave.open(str(summary.result.recording_path)) as wav:
+        recorded = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").astype(np.float64)
+        recorded_rate = wav.getframerate()
+    middle = recorded[len(recorded) // 4 : 3 * len(recorded) // 4]  # away from the start and the hang-up
+    assert np.sqrt(np.mean(middle**2)) > 1000, "the tone did not arrive"
+    spectrum = np.abs(np.fft.rfft(middle * np.hanning(len(middle))))
+    peak_hz = float(np.fft.rfftfreq(len(middle), 1 / recorded_rate)[int(np.argmax(spectrum))])
+    assert abs(peak_hz - 440) < 5, peak_hz

@@ -17,6 +17,7 @@ from websockets.typing import Origin
 from rtvoice import RealtimeAgent, ServerVAD
 from rtvoice.testing import RealtimeSimulator, Say, ScriptedBrain
 from rtvoice_gateway.numbers import CallDetails
+from rtvoice_gateway.web import Dashboard
 from rtvoice_gateway.web.auth import COOKIE
 from support.gateway import NUMBER, LiveGateway, live_gateway, open_call, quiet_spans, wait_until
 
@@ -182,3 +183,28 @@ async def test_a_carrier_call_is_on_the_board_and_its_recording_is_served(tmp_pa
         (tmp_path / "other.wav").write_bytes(b"RIFF")
         for sid in ("other", "CA0", "..%2Fother.wav", "%2E%2E%2F%2E%2E%2Fetc%2Fpasswd"):
             assert (await client.get(f"/dashboard/recordings/{sid}")).status_code == 404, sid
+
+
+async def test_a_browser_that_falls_behind_loses_updates_and_gets_a_fresh_snapshot() -> None:
+    async with (
+        simulator() as sim,
+        live_gateway(factory, sim=sim, settings={"dashboard_token": TOKEN}) as live,
+    ):
+        dashboard = next(o for o in live.gateway.observers if isinstance(o, Dashboard))
+        dashboard.hub.queue_size = 2
+        async with httpx2.AsyncClient(base_url=live.base_url) as client:
+            session = await logged_in(client)
+        async with connect(
+            ws_url(live, "/dashboard/events"),
+            additional_headers={"Cookie": f"{COOKIE}={session}"},
+            origin=Origin(live.base_url),
+        ) as ws:
+            assert json.loads(await ws.recv())["type"] == "snapshot"
+            await wait_until(lambda: len(dashboard.hub.subscribers) == 1, 5, "the subscriber")
+            (subscriber,) = dashboard.hub.subscribers
+            # Five updates at once while the sender waits: two fit the queue, three are dropped.
+            dashboard.hub.publish([{"type": "line", "now": 0, "call_sid": "CA1", "line": {}}] * 5)
+            assert subscriber.dropped == 3 and dashboard.hub.dropped == 3
+            resync = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            assert resync["type"] == "snapshot"
+            assert not subscriber.behind and subscriber.queue.empty()

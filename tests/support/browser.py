@@ -2,7 +2,7 @@
 test's event loop (which serves the gateway) never blocks on the browser; and a stdlib PNG check.
 
 No browser or driver is downloaded: Selenium gets ``/usr/bin/chromium`` and ``/usr/bin/chromedriver``
-explicitly and ``SE_OFFLINE`` keeps Selenium Manager off the network.
+explicitly (so Selenium Manager never runs) and the driver runs with ``SE_OFFLINE``.
 """
 
 from __future__ import annotations
@@ -84,7 +84,6 @@ class Browser:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
 
-        os.environ.setdefault("SE_OFFLINE", "true")  # belt and braces: the paths below are explicit
         options = webdriver.ChromeOptions()
         options.binary_location = str(CHROMIUM)
         for flag in (
@@ -105,7 +104,10 @@ class Browser:
             options.add_argument(flag)
         if self._microphone is not None:
             options.add_argument(f"--use-file-for-fake-audio-capture={self._microphone}")
-        self.driver = webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
+        # An explicit driver path skips Selenium Manager (no download); SE_OFFLINE keeps it off the network
+        # should anything still call it.
+        service = Service(executable_path=str(CHROMEDRIVER), env={**os.environ, "SE_OFFLINE": "true"})
+        self.driver = webdriver.Chrome(options=options, service=service)
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` on the browser's thread."""

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from rtvoice.events import (
     AgentInterrupted,
+    AgentStarting,
+    AgentStopped,
     AssistantStartedResponding,
     AssistantStoppedResponding,
     AssistantTranscript,
@@ -22,7 +24,7 @@ from rtvoice.events import (
 from rtvoice.usage import UsageTracker
 from rtvoice_gateway.call_control import DigitPressed
 from rtvoice_gateway.web import board as board_module
-from rtvoice_gateway.web.board import MAX_LINES, CallBoard
+from rtvoice_gateway.web.board import MAX_LINES, MAX_TOOLS, CallBoard
 
 
 def started(board: CallBoard, sid: str = "CA1", now: float = 100.0) -> None:
@@ -164,3 +166,18 @@ def test_the_board_is_pure() -> None:
     assert roots <= {"__future__", "collections", "dataclasses", "typing", "rtvoice", "rtvoice_gateway"}, (
         roots
     )
+
+
+def test_repeated_states_send_nothing_tools_are_bounded_and_odd_usage_is_ignored() -> None:
+    board = CallBoard()
+    started(board)
+    assert len(board.agent_event("CA1", UserStartedSpeaking(), 101)) == 1
+    assert board.agent_event("CA1", UserStartedSpeaking(), 101.1) == []  # no change, no update
+    for n in range(MAX_TOOLS + 3):
+        board.agent_event("CA1", ToolStarted(f"c{n}", "lookup"), 102 + n)
+    assert list(board.live["CA1"].tools)[0] == "c3" and len(board.live["CA1"].tools) == MAX_TOOLS
+    board.agent_event("CA1", UsageUpdated(object()), 200)
+    assert board.live["CA1"].usage == {}
+    assert board.agent_event("CA1", AgentStarting(), 200.5) == []  # nothing the board shows
+    board.agent_event("CA1", AgentStopped(reason="completed"), 201)
+    assert board.live["CA1"].state == "ending"

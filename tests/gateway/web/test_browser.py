@@ -74,7 +74,7 @@ async def test_a_browser_call_through_the_softphone_shows_live_on_the_dashboard(
         live_gateway(
             factory,
             sim=sim,
-            entry={"greeting": "Greet."},
+            entry={"greeting": "Greet.", "recording_dir": str(tmp_path)},
             settings={"dashboard_token": DASHBOARD_TOKEN},
         ) as live,
         Browser(microphone=microphone_wav(tmp_path)) as browser,
@@ -184,6 +184,18 @@ async def test_a_browser_call_through_the_softphone_shows_live_on_the_dashboard(
             "the finished row",
         )
         assert await browser.text("#live-count") == "0"
+        # Its recording plays in the page, from the authenticated route.
+        row = f'#finished tr[data-sid="{call_sid}"]'
+        assert await browser.js(f"return document.querySelector('{row} audio').getAttribute('src')") == (
+            f"/dashboard/recordings/{call_sid}"
+        )
+        fetched = await browser.call(
+            browser.driver.execute_async_script,
+            f"const done = arguments[0]; const src = document.querySelector('{row} audio').src;"
+            "fetch(src).then(r => r.arrayBuffer().then(b => done([r.status, r.headers.get('content-type'), b.byteLength])))",
+        )
+        assert fetched[0] == 200 and fetched[1] == "audio/wav" and fetched[2] > 44 * 1000, fetched
+        await browser.screenshot(ARTIFACTS / "browser" / "dashboard-after-call.png")
 
     summary = live.gateway.finished[0]
     assert summary.call_sid == call_sid and summary.ended_by == "caller"

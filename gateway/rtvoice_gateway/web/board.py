@@ -10,7 +10,8 @@ kinds of input, each with the wall-clock time it happened (``now``, Unix seconds
 
 Each returns the updates to broadcast (JSON-ready dicts, see :data:`UPDATE_TYPES`); :meth:`CallBoard.snapshot`
 is the whole board for a subscriber that just arrived or fell behind. Everything kept is bounded: the
-transcript, the tool calls and the latencies of each call, and the finished calls.
+transcript, the tool calls and the latencies of each call, and the finished calls. A view shares no
+mutable object with the board (lines are replaced, never changed), so it can be serialised off the loop.
 
 Per-turn latency is the time from the caller's end of speech (``UserStoppedSpeaking``) to the start of
 the agent's response (``AssistantStartedResponding``), as the gateway saw the two events.
@@ -103,7 +104,9 @@ class BoardCall:
         return {
             **self.header(),
             "lines": list(self.lines.values()),
-            "tools": list(self.tools.values()),
+            "tools": [
+                dict(tool) for tool in self.tools.values()
+            ],  # copies: a tool's entry is updated in place
             "latencies_ms": list(self.latencies_ms),
         }
 

@@ -201,15 +201,21 @@ class Dashboard:
     async def _send(self, ws: WebSocket, subscriber: Subscriber) -> None:
         """A snapshot, then the updates; a snapshot again whenever updates were dropped."""
         try:
-            await ws.send_text(json.dumps(self.board.snapshot(time.time())))
+            await ws.send_text(await self._snapshot())
             while True:
                 update = await subscriber.queue.get()
                 if subscriber.behind:
                     subscriber.take_backlog()
-                    update = self.board.snapshot(time.time())
-                await ws.send_text(json.dumps(update))
+                    await ws.send_text(await self._snapshot())
+                else:
+                    await ws.send_text(json.dumps(update))
         except (WebSocketDisconnect, RuntimeError, OSError):
             return  # the page went away; the reader ends the connection
+
+    async def _snapshot(self) -> str:
+        """The whole board as JSON: serialised in a worker thread (a full board is megabytes at most, more
+        than the event loop may spend at once)."""
+        return await asyncio.to_thread(json.dumps, self.board.snapshot(time.time()))
 
     def _secure(self, request: Request) -> bool:
         """Mark the cookie Secure when the browser reached us over https (directly or through PUBLIC_URL)."""

@@ -181,3 +181,15 @@ def test_repeated_states_send_nothing_tools_are_bounded_and_odd_usage_is_ignored
     assert board.agent_event("CA1", AgentStarting(), 200.5) == []  # nothing the board shows
     board.agent_event("CA1", AgentStopped(reason="completed"), 201)
     assert board.live["CA1"].state == "ending"
+
+
+def test_a_view_shares_nothing_the_board_changes_later() -> None:
+    board = CallBoard()
+    started(board)
+    board.agent_event("CA1", ToolStarted("c1", "lookup"), 101)
+    board.agent_event("CA1", UserTranscript("hello", item_id="u1"), 101)
+    snapshot = board.snapshot(102)
+    board.agent_event("CA1", ToolFinished("c1", "lookup", ok=True, duration_s=0.25), 103)
+    board.agent_event("CA1", AssistantTranscriptDelta("Hi", item_id="a1"), 104)
+    (call,) = snapshot["live"]
+    assert call["tools"][0]["status"] == "running" and [line["text"] for line in call["lines"]] == ["hello"]

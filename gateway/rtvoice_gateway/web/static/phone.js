@@ -50,9 +50,10 @@ async function placeCall() {
   setState("calling");
   Object.assign(window.phone, { sentFrames: 0, playedSamples: 0, marksEchoed: 0, clears: 0 });
   const context = new AudioContext();
+  let microphone = null;
   try {
     await context.audioWorklet.addModule("/dashboard/static/phone-worklet.js");
-    const microphone = await navigator.mediaDevices.getUserMedia({
+    microphone = await navigator.mediaDevices.getUserMedia({
       audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true, autoGainControl: true },
     });
     const response = await fetch("/phone/call", {
@@ -75,6 +76,7 @@ async function placeCall() {
     ws.onmessage = (message) => receive(call, JSON.parse(message.data));
     ws.onclose = () => finish(call);
   } catch (error) {
+    if (microphone) for (const track of microphone.getTracks()) track.stop();
     await context.close();
     setState("ended", String(error.message || error));
   }

@@ -28,6 +28,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -53,7 +54,7 @@ from rtvoice_gateway.security import (
 from rtvoice_gateway.settings import Settings
 from rtvoice_gateway.twiml import TWIML_CONTENT_TYPE, apology_and_hangup, connect_stream
 
-__all__ = ["NO_AGENT_MESSAGE", "Gateway", "PendingCall", "create_app"]
+__all__ = ["NO_AGENT_MESSAGE", "CallObserver", "Gateway", "PendingCall", "create_app"]
 
 log = logging.getLogger("rtvoice_gateway.app")
 
@@ -73,6 +74,15 @@ class PendingCall:
     claimed: asyncio.Event = field(default_factory=asyncio.Event)
     prewarm: asyncio.Task[None] | None = None
     connect_error: BaseException | None = None
+
+
+class CallObserver(Protocol):
+    """Told when a call's media stream is accepted and when the call is over (the dashboard is one).
+    Both run on the event loop: they must return at once and never raise."""
+
+    def call_started(self, pending: PendingCall) -> None: ...
+
+    def call_ended(self, pending: PendingCall, summary: CallSummary | None) -> None: ...
 
 
 class Gateway:
@@ -118,6 +128,8 @@ class Gateway:
         self.refused: dict[str, int] = {}
         self.finished: deque[CallSummary] = deque(maxlen=FINISHED_KEPT)
         """How the most recent calls went (newest last; for monitoring and tests)."""
+        self.observers: list[CallObserver] = []
+        """Told of every call's start and end (see :class:`CallObserver`)."""
 
     # -- owned tasks ------------------------------------------------------------------------------------
 
@@ -299,6 +311,9 @@ def create_app(gateway: Gateway) -> Starlette:
         await ws.accept()
         gateway.calls_active += 1
         gateway.calls_total += 1
+        summary: CallSummary | None = None
+        for observer in gateway.observers:
+            observer.call_started(pending)
         try:
             with log_context(call_sid=grant.call_sid):
                 summary = await run_call(
@@ -317,12 +332,17 @@ def create_app(gateway: Gateway) -> Starlette:
             gateway.finished.append(summary)
         finally:
             gateway.calls_active -= 1
+            for observer in gateway.observers:
+                observer.call_ended(pending, summary)
+
+    from rtvoice_gateway.web import web_routes  # here: the web package uses this module's classes
 
     return Starlette(
         routes=[
             Route("/healthz", healthz),
             Route("/twilio/voice", voice, methods=["POST"]),
             WebSocketRoute("/twilio/stream/{token}", stream),
+            *web_routes(gateway),  # /dashboard and /phone (only with DASHBOARD_TOKEN)
         ],
         lifespan=lifespan,
     )

@@ -73,6 +73,10 @@ class Settings(BaseModel):
     host: str = Field(default="127.0.0.1", description="HOST to listen on")
     port: int = Field(default=8080, ge=0, le=65535, description="PORT (0 picks a free one)")
     config: Path | None = Field(default=None, description="NUMBERS_CONFIG: the per-number TOML file")
+    dashboard_token: SecretStr | None = Field(
+        default=None,
+        description="DASHBOARD_TOKEN: opens /dashboard and /phone (at least 16 characters); unset: both are off",
+    )
 
     @field_validator("public_url")
     @classmethod
@@ -85,6 +89,13 @@ class Settings(BaseModel):
         if parts.query or parts.fragment:
             raise ValueError("must not have a query or fragment")
         return value.rstrip("/")
+
+    @field_validator("dashboard_token")
+    @classmethod
+    def _dashboard_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters (e.g. openssl rand -hex 16)")
+        return value
 
     @property
     def local_only(self) -> bool:
@@ -120,6 +131,7 @@ class Settings(BaseModel):
             "host": "HOST",
             "port": "PORT",
             "config": "NUMBERS_CONFIG",
+            "dashboard_token": "DASHBOARD_TOKEN",
         }
         values: dict[str, object] = {field: source[var] for field, var in names.items() if source.get(var)}
         values.update({key: value for key, value in overrides.items() if value is not None})

@@ -73,6 +73,11 @@ class Settings(BaseModel):
     host: str = Field(default="127.0.0.1", description="HOST to listen on")
     port: int = Field(default=8080, ge=0, le=65535, description="PORT (0 picks a free one)")
     config: Path | None = Field(default=None, description="NUMBERS_CONFIG: the per-number TOML file")
+    gateway_api_token: SecretStr | None = Field(
+        default=None,
+        description="GATEWAY_API_TOKEN: the bearer token of POST /calls (outbound calls); without it the "
+        "endpoint does not exist (404)",
+    )
 
     @field_validator("public_url")
     @classmethod
@@ -85,6 +90,13 @@ class Settings(BaseModel):
         if parts.query or parts.fragment:
             raise ValueError("must not have a query or fragment")
         return value.rstrip("/")
+
+    @field_validator("gateway_api_token")
+    @classmethod
+    def _api_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters (e.g. `openssl rand -hex 32`)")
+        return value
 
     @property
     def local_only(self) -> bool:
@@ -120,6 +132,7 @@ class Settings(BaseModel):
             "host": "HOST",
             "port": "PORT",
             "config": "NUMBERS_CONFIG",
+            "gateway_api_token": "GATEWAY_API_TOKEN",
         }
         values: dict[str, object] = {field: source[var] for field, var in names.items() if source.get(var)}
         values.update({key: value for key, value in overrides.items() if value is not None})

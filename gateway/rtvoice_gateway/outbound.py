@@ -90,6 +90,13 @@ class OutboundRequest(BaseModel):
         'on_machine is "voicemail", Enable otherwise; or name the carrier\'s mode',
     )
 
+    @field_validator("machine_detection", mode="before")
+    @classmethod
+    def _mode(cls, value: object) -> object:
+        if not isinstance(value, bool) and value not in ("Enable", "DetectMessageEnd"):
+            raise ValueError(f'must be true, false, "Enable" or "DetectMessageEnd", not {value!r:.40}')
+        return value
+
     @field_validator("to", "from_")
     @classmethod
     def _e164(cls, value: str) -> str:

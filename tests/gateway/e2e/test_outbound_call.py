@@ -139,7 +139,11 @@ async def test_a_machine_answering_gets_the_voicemail_then_the_call_is_hung_up()
         live_gateway(
             Factory(),
             sim=sim,
-            entry={"greeting": "Say who you are.", "on_machine": "voicemail", "voicemail": "Leave message 7."},
+            entry={
+                "greeting": "Say who you are.",
+                "on_machine": "voicemail",
+                "voicemail": "Leave message 7.",
+            },
             settings={"gateway_api_token": API_TOKEN},
         ) as live,
     ):

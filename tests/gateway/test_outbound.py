@@ -10,10 +10,12 @@ from collections.abc import AsyncIterator, Mapping
 
 import httpx2
 import pytest
+from pydantic import ValidationError
 
 from rtvoice import RealtimeAgent
 from rtvoice.testing import RealtimeSimulator
-from rtvoice_gateway.numbers import CallDetails
+from rtvoice_gateway.numbers import CallDetails, NumberEntry
+from rtvoice_gateway.settings import Settings, SettingsError
 from rtvoice_gateway.testing import twilio_signature
 from support.gateway import PUBLIC, TOKEN, LiveGateway, live_gateway
 from support.timing import seconds
@@ -228,3 +230,20 @@ async def test_an_answer_url_for_no_call_we_placed_hangs_up(live: LiveGateway) -
     assert unsigned.status_code == 403
     assert response.status_code == 200 and "<Hangup" in response.text and "<Stream" not in response.text
     assert live.gateway.pending == {}
+
+
+def test_the_api_token_setting_is_secret_and_must_not_be_short() -> None:
+    settings = Settings.from_env({"GATEWAY_API_TOKEN": API_TOKEN})
+    assert settings.gateway_api_token is not None
+    assert settings.gateway_api_token.get_secret_value() == API_TOKEN
+    assert API_TOKEN not in repr(settings) and API_TOKEN not in str(settings.model_dump())
+    with pytest.raises(SettingsError, match="GATEWAY_API_TOKEN: must be at least 16 characters"):
+        Settings.from_env({"GATEWAY_API_TOKEN": "short"})
+    assert Settings.from_env({}).gateway_api_token is None
+
+
+def test_on_machine_is_checked_with_the_number_config() -> None:
+    assert NumberEntry(agent="a:b").on_machine == "continue"
+    assert NumberEntry(agent="a:b", on_machine="voicemail").voicemail  # a default message
+    with pytest.raises(ValidationError, match="on_machine"):
+        NumberEntry(agent="a:b", on_machine="ignore")  # type: ignore[arg-type]

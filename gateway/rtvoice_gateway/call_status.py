@@ -218,6 +218,8 @@ class OutboundPlan:
     agent: RealtimeAgent | None = None
     """The call's agent, once the callee answered."""
     machine_handled: bool = False
+    ended: bool = False
+    """A final status arrived."""
 
 
 class OutboundPlans:

@@ -125,7 +125,7 @@ def _denied(gateway: Gateway, request: Request) -> Response | None:
     return None
 
 
-async def _signed_form(gateway: Gateway, request: Request) -> dict[str, str] | None:
+async def _signed_form(gateway: Gateway, request: Request, what: str) -> dict[str, str] | None:
     """The carrier's form, or None when ``X-Twilio-Signature`` does not match (counted and logged)."""
     form = await request.form()
     token = gateway.settings.twilio_auth_token
@@ -135,7 +135,7 @@ async def _signed_form(gateway: Gateway, request: Request) -> dict[str, str] | N
         if not validate_signature(
             token.get_secret_value(), url, pairs, request.headers.get(SIGNATURE_HEADER, "")
         ):
-            gateway.refuse(f"bad signature on {request.url.path.rsplit('/', 1)[0] or '/'}")
+            gateway.refuse(f"bad {what} signature")
             return None
     return {key: str(value) for key, value in form.items()}
 
@@ -165,10 +165,13 @@ async def place_call(gateway: Gateway, request: Request) -> Response:
     denied = _denied(gateway, request)
     if denied is not None:
         return denied
-    if int(request.headers.get("content-length") or 0) > MAX_BODY_BYTES:
-        return _error(413, f"the body is over {MAX_BODY_BYTES} bytes")
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY_BYTES:
+            return _error(413, f"the body is over {MAX_BODY_BYTES} bytes")
     try:
-        body = OutboundRequest.model_validate_json(await request.body())
+        body = OutboundRequest.model_validate_json(bytes(raw))
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "body"
@@ -245,7 +248,7 @@ async def call_status(gateway: Gateway, request: Request) -> Response:
 
 async def answer(gateway: Gateway, request: Request) -> Response:
     """``POST /twilio/outbound/{ref}``: the callee answered a call we placed."""
-    fields = await _signed_form(gateway, request)
+    fields = await _signed_form(gateway, request, "outbound answer")
     if fields is None:
         return PlainTextResponse("invalid signature", status_code=403)
     plan = gateway.outbound_plans.by_ref(request.path_params["ref"])
@@ -305,7 +308,7 @@ async def answer(gateway: Gateway, request: Request) -> Response:
 
 async def status_callback(gateway: Gateway, request: Request) -> Response:
     """``POST /twilio/status``: a status callback or an answering-machine verdict."""
-    fields = await _signed_form(gateway, request)
+    fields = await _signed_form(gateway, request, "status callback")
     if fields is None:
         return PlainTextResponse("invalid signature", status_code=403)
     call_sid = fields.get("CallSid", "")
@@ -330,6 +333,7 @@ async def status_callback(gateway: Gateway, request: Request) -> Response:
             if call_sid in gateway.pending:  # the stream never came: close its pre-warmed session now
                 gateway.drop_pending(call_sid)
             if plan is not None:
+                plan.ended = True
                 gateway.outbound_plans.discard(plan)
     return Response(status_code=204)
 
@@ -360,9 +364,10 @@ async def _hang_up(gateway: Gateway, call_sid: str) -> None:
 
 async def _leave_voicemail(gateway: Gateway, plan: OutboundPlan) -> None:
     """Ask the agent for the voicemail once its call runs, wait until it has played, then hang up."""
-    agent, call_sid = plan.agent, plan.call_sid or ""
+    call_sid = plan.call_sid or ""
     with log_context(call_sid=call_sid):
-        control = await _running_control(agent)
+        control = await _running_control(plan)
+        agent = plan.agent
         if agent is None or control is None:
             log.warning("no running call to leave the voicemail on: hanging up")
             await _hang_up(gateway, call_sid)
@@ -406,17 +411,23 @@ class _ResponseWatch:
             self.done.set()
 
 
-async def _running_control(agent: RealtimeAgent | None) -> CallControl | None:
-    """The call's controls once its stream started and its session is connected (None after 30 s)."""
-    if agent is None:
-        return None
+async def _running_control(plan: OutboundPlan) -> CallControl | None:
+    """The call's controls once the callee answered, its stream started and its session is connected
+    (None after 30 s, or when the call ended first)."""
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(VOICEMAIL_START_LIMIT_S):
-            while not (agent.connected and CallControl in agent.injectables):  # noqa: ASYNC110 - no event for it
+            while not _started(plan.agent):  # the agent has no event for it: poll
+                if plan.ended:
+                    return None
                 await asyncio.sleep(0.02)
-            control = agent.injectables[CallControl]
+            assert plan.agent is not None
+            control = plan.agent.injectables[CallControl]
             return control if isinstance(control, CallControl) else None
     return None
+
+
+def _started(agent: RealtimeAgent | None) -> bool:
+    return agent is not None and agent.connected and CallControl in agent.injectables
 
 
 def outbound_routes(gateway: Gateway) -> list[BaseRoute]:

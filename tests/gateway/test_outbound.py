@@ -189,7 +189,7 @@ async def test_status_callbacks_must_be_signed_and_are_recorded(live: LiveGatewa
     assert record.statuses == ["ringing", "completed"]
     assert (record.status, record.answered_by, record.duration_s) == ("completed", "human", 42)
     assert record.events[0].timestamp == form["Timestamp"] and record.events[0].sequence == 1
-    assert live.gateway.refused["bad signature on /twilio"] == 3
+    assert live.gateway.refused["bad status callback signature"] == 3
     assert status.status_code == 200
     assert status.json()["status"] == "completed" and len(status.json()["events"]) == 3
 
@@ -246,4 +246,33 @@ def test_on_machine_is_checked_with_the_number_config() -> None:
     assert NumberEntry(agent="a:b").on_machine == "continue"
     assert NumberEntry(agent="a:b", on_machine="voicemail").voicemail  # a default message
     with pytest.raises(ValidationError, match="on_machine"):
-        NumberEntry(agent="a:b", on_machine="ignore")  # type: ignore[arg-type]
+        NumberEntry(agent="a:b", on_machine="ignore")
+
+
+async def test_a_body_over_16_kib_is_refused(live: LiveGateway) -> None:
+    response = await post_call(live, {"to": CALLEE, "from": NUMBER, "agent": "x" * 20_000})
+    assert response.status_code == 413 and live.api.placed == []
+
+
+async def test_a_machine_reported_with_the_answer_is_hung_up_on_without_an_agent() -> None:
+    """Synchronous detection (the verdict comes with the answer URL's request) and on_machine = hangup."""
+    async with (
+        RealtimeSimulator() as sim,
+        live_gateway(
+            factory, sim=sim, entry={"on_machine": "hangup"}, settings={"gateway_api_token": API_TOKEN}
+        ) as live,
+    ):
+        live.api.gateway_url = "http://127.0.0.1:9"  # the test plays the carrier's callbacks itself
+        call_sid = (await post_call(live)).json()["call_sid"]
+        (placed,) = live.api.placed
+        await asyncio.wait_for(placed.finished.wait(), seconds(10))
+        answer_url = placed.param("Url") or ""
+        form = {"CallSid": call_sid, "AccountSid": live.api.account_sid, "AnsweredBy": "machine_start"}
+        async with httpx2.AsyncClient(timeout=seconds(10)) as client:
+            response = await client.post(
+                answer_url.replace(PUBLIC, live.base_url), data=form, headers=signed(answer_url, form)
+            )
+        pending = dict(live.gateway.pending)
+    assert "<Hangup" in response.text and "<Stream" not in response.text
+    assert pending == {} and sim.sessions == []
+    assert live.gateway.call_statuses[call_sid].answered_by == "machine_start"

@@ -376,7 +376,6 @@ async def _leave_voicemail(gateway: Gateway, plan: OutboundPlan) -> None:
         agent.event_bus.subscribe(AgentEvent, responses.see)
         try:
             await agent.request_response(plan.entry.voicemail)
-            responses.requested = True
             ended = asyncio.ensure_future(control.line.ended.wait())
             played = asyncio.ensure_future(responses.done.wait())
             try:
@@ -397,15 +396,15 @@ async def _leave_voicemail(gateway: Gateway, plan: OutboundPlan) -> None:
 
 
 class _ResponseWatch:
-    """Sees the agent's events in order: done once a response that started after the request is over."""
+    """Sees the agent's events in order (one subscription, one queue): done once a response that started
+    after it subscribed is over (the one in progress then, if any, ends first and is not counted)."""
 
     def __init__(self) -> None:
-        self.requested = False
         self.started = False
         self.done = asyncio.Event()
 
     def see(self, event: Any) -> None:
-        if isinstance(event, AssistantStartedResponding) and self.requested:
+        if isinstance(event, AssistantStartedResponding):
             self.started = True
         elif isinstance(event, AssistantStoppedResponding) and self.started:
             self.done.set()

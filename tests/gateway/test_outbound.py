@@ -153,7 +153,10 @@ def signed(url: str, form: dict[str, str], token: str = TOKEN) -> dict[str, str]
     return {"X-Twilio-Signature": twilio_signature(token, url, form)}
 
 
-async def test_status_callbacks_must_be_signed_and_are_recorded(live: LiveGateway) -> None:
+async def test_status_callbacks_must_be_signed_and_are_recorded(
+    live: LiveGateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="rtvoice_gateway.outbound")
     form = {
         "CallSid": "CA" + "1" * 32,
         "AccountSid": live.api.account_sid,
@@ -184,6 +187,10 @@ async def test_status_callbacks_must_be_signed_and_are_recorded(live: LiveGatewa
         status = await client.get(
             f"{live.base_url}/calls/{form['CallSid']}", headers={"Authorization": f"Bearer {API_TOKEN}"}
         )
+        anonymous = await client.get(f"{live.base_url}/calls/{form['CallSid']}")
+        unknown = await client.get(
+            f"{live.base_url}/calls/CA404", headers={"Authorization": f"Bearer {API_TOKEN}"}
+        )
     assert [r.status_code for r in (good, amd, final, no_sid)] == [204, 204, 204, 400]
     record = live.gateway.call_statuses[form["CallSid"]]
     assert record.statuses == ["ringing", "completed"]
@@ -192,6 +199,9 @@ async def test_status_callbacks_must_be_signed_and_are_recorded(live: LiveGatewa
     assert live.gateway.refused["bad status callback signature"] == 3
     assert status.status_code == 200
     assert status.json()["status"] == "completed" and len(status.json()["events"]) == 3
+    assert (anonymous.status_code, unknown.status_code) == (401, 404)
+    logged = [r.getMessage() for r in caplog.records if r.name == "rtvoice_gateway.outbound"]
+    assert logged == ["call status ringing", "answered by human", "call status completed after 42 s"]
 
 
 async def test_a_final_status_for_an_answered_call_whose_stream_never_came_closes_its_session(

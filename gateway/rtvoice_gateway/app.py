@@ -14,6 +14,9 @@
 ``GET /healthz``
     ``ok``.
 
+Outbound calls (``POST /calls``, ``/twilio/outbound/{ref}``) and status callbacks (``/twilio/status``):
+:mod:`rtvoice_gateway.outbound`.
+
 The :class:`Gateway` owns what outlives a call: the settings, the number config, the shared Realtime
 provider, the token minting and store, the carrier REST client and the pre-warmed calls (each a task it
 owns, closed when its stream never comes).
@@ -40,6 +43,7 @@ from rtvoice import ConfigurationError, RealtimeAgent, RealtimeProvider, Upstrea
 from rtvoice.audio import AudioFormat
 from rtvoice.logcontext import log_context
 from rtvoice_gateway.call import CallResources, CallSummary, run_call
+from rtvoice_gateway.call_status import CallStatuses, OutboundPlans
 from rtvoice_gateway.carrier_rest import CarrierREST
 from rtvoice_gateway.numbers import AgentFactory, CallDetails, NumberConfig, NumberEntry, build_agent
 from rtvoice_gateway.security import (
@@ -130,6 +134,11 @@ class Gateway:
         """How the most recent calls went (newest last; for monitoring and tests)."""
         self.observers: list[CallObserver] = []
         """Told of every call's start and end (see :class:`CallObserver`)."""
+        # -- outbound calls and status callbacks (rtvoice_gateway.outbound) --
+        self.call_statuses = CallStatuses()
+        """What the carrier reported per CallSid: status callbacks and answering-machine verdicts."""
+        self.outbound_plans = OutboundPlans()
+        """Calls placed by ``POST /calls`` that have not ended."""
 
     # -- owned tasks ------------------------------------------------------------------------------------
 
@@ -335,6 +344,7 @@ def create_app(gateway: Gateway) -> Starlette:
             for observer in gateway.observers:
                 observer.call_ended(pending, summary)
 
+    from rtvoice_gateway.outbound import outbound_routes  # it builds on this module (PendingCall)
     from rtvoice_gateway.web import web_routes  # here: the web package uses this module's classes
 
     return Starlette(
@@ -343,6 +353,9 @@ def create_app(gateway: Gateway) -> Starlette:
             Route("/twilio/voice", voice, methods=["POST"]),
             WebSocketRoute("/twilio/stream/{token}", stream),
             *web_routes(gateway),  # /dashboard and /phone (only with DASHBOARD_TOKEN)
+            *outbound_routes(
+                gateway
+            ),  # POST /calls, GET /calls/{sid}, /twilio/outbound/{ref}, /twilio/status
         ],
         lifespan=lifespan,
     )

@@ -6,6 +6,7 @@ Subcommands:
 * ``dial``: a local softphone (a WAV file or the microphone) calling a gateway over loopback.
 * ``simulator``: run the offline Realtime API simulator until SIGINT/SIGTERM.
 * ``demo``: a scripted phone call through the gateway, on the embedded simulator (or OpenAI with a key).
+* ``call``: place an outbound call through a running gateway (``POST /calls``; prints the CallSid).
 
 Global options: ``--version``; ``--log-level LEVEL`` renders every log line of the process (the
 library's included) through structlog on stderr, with the call's bound fields (see ``docs/logging.md``).
@@ -178,6 +179,34 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --wav: the caller left, the agent right (default: a mono mix)",
     )
     demo.add_argument("--quiet", action="store_true", help="print only the transcript")
+
+    # -- outbound calls (rtvoice_gateway.outbound_client) --
+    call = commands.add_parser(
+        "call",
+        help="place an outbound call through a running gateway",
+        description=(
+            "Ask a running gateway (POST /calls, authenticated with GATEWAY_API_TOKEN) to call --to from "
+            "--from; the --from number's agent talks to the callee. Prints the CallSid."
+        ),
+    )
+    call.add_argument(
+        "--to", dest="to_number", required=True, metavar="+N", help="the number to call (E.164)"
+    )
+    call.add_argument(
+        "--from", dest="from_number", required=True, metavar="+N", help="your carrier number, the caller ID"
+    )
+    call.add_argument(
+        "--agent", default=None, metavar="REF", help="another factory of the gateway's number config"
+    )
+    call.add_argument(
+        "--amd", action="store_true", help="answering-machine detection (the number's on_machine applies)"
+    )
+    call.add_argument(
+        "--gateway",
+        default=None,
+        metavar="URL",
+        help="the gateway (default: GATEWAY_URL, or http://127.0.0.1:PORT with PORT or 8080)",
+    )
     return parser
 
 
@@ -282,6 +311,28 @@ async def _run_dial(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _run_call(args: argparse.Namespace) -> int:
+    from rtvoice_gateway.outbound_client import CallRequestError, place_call
+
+    gateway = (
+        args.gateway or os.environ.get("GATEWAY_URL") or f"http://127.0.0.1:{os.environ.get('PORT') or 8080}"
+    )
+    try:
+        placed = await place_call(
+            gateway,
+            os.environ.get("GATEWAY_API_TOKEN"),
+            to=args.to_number,
+            from_=args.from_number,
+            agent=args.agent,
+            machine_detection=args.amd,
+        )
+    except CallRequestError as exc:
+        print(f"rtvoice-gateway call: {exc}", file=sys.stderr)
+        return 2 if exc.bad_input else 1
+    print(placed.call_sid, flush=True)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     args = build_parser().parse_args(argv)
@@ -298,6 +349,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_run_serve(args))
     if args.command == "dial":
         return asyncio.run(_run_dial(args))
+    if args.command == "call":
+        return asyncio.run(_run_call(args))
     from rtvoice_gateway.demo import run_demo
 
     with contextlib.suppress(KeyboardInterrupt):

@@ -77,6 +77,11 @@ class Settings(BaseModel):
         default=None,
         description="DASHBOARD_TOKEN: opens /dashboard and /phone (at least 16 characters); unset: both are off",
     )
+    gateway_api_token: SecretStr | None = Field(
+        default=None,
+        description="GATEWAY_API_TOKEN: the bearer token of POST /calls (outbound calls); without it the "
+        "endpoint does not exist (404)",
+    )
 
     @field_validator("public_url")
     @classmethod
@@ -90,11 +95,11 @@ class Settings(BaseModel):
             raise ValueError("must not have a query or fragment")
         return value.rstrip("/")
 
-    @field_validator("dashboard_token")
+    @field_validator("dashboard_token", "gateway_api_token")
     @classmethod
-    def _dashboard_token(cls, value: SecretStr | None) -> SecretStr | None:
+    def _long_token(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 16:
-            raise ValueError("must be at least 16 characters (e.g. openssl rand -hex 16)")
+            raise ValueError("must be at least 16 characters (e.g. `openssl rand -hex 32`)")
         return value
 
     @property
@@ -132,6 +137,7 @@ class Settings(BaseModel):
             "port": "PORT",
             "config": "NUMBERS_CONFIG",
             "dashboard_token": "DASHBOARD_TOKEN",
+            "gateway_api_token": "GATEWAY_API_TOKEN",
         }
         values: dict[str, object] = {field: source[var] for field, var in names.items() if source.get(var)}
         values.update({key: value for key, value in overrides.items() if value is not None})

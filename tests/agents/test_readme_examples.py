@@ -135,6 +135,7 @@ async def test_lifecycle_listener(
     ]
 
 
+@pytest.mark.serial
 async def test_turn_detection_semantic_and_server(
     sim: RealtimeSimulator, devices: tuple[WavInputDevice, WavOutputDevice]
 ) -> None:

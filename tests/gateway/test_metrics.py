@@ -36,7 +36,9 @@ def test_each_gateway_has_its_own_registry_and_the_default_one_is_untouched() ->
     one.call_ended(NUMBER, "completed", 12.0)
     assert sample(one, "rtvoice_calls_total", number=NUMBER, outcome="completed") == 1
     assert sample(two, "rtvoice_calls_total", number=NUMBER, outcome="completed") == 0
-    assert REGISTRY.get_sample_value("rtvoice_calls_total", {"number": NUMBER, "outcome": "completed"}) is None
+    assert (
+        REGISTRY.get_sample_value("rtvoice_calls_total", {"number": NUMBER, "outcome": "completed"}) is None
+    )
     assert b'rtvoice_calls_total{number="+15550100001",outcome="completed"} 1.0' in one.render()
 
 

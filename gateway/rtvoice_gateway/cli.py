@@ -2,7 +2,7 @@
 
 Subcommands:
 
-* ``serve``: the gateway (webhook and media streams) until SIGINT/SIGTERM.
+* ``serve``: the gateway (webhook and media streams) until SIGINT/SIGTERM, which drains it (docs/operations.md).
 * ``dial``: a local softphone (a WAV file or the microphone) calling a gateway over loopback.
 * ``simulator``: run the offline Realtime API simulator until SIGINT/SIGTERM.
 * ``demo``: a scripted phone call through the gateway, on the embedded simulator (or OpenAI with a key).

@@ -238,11 +238,7 @@ async def _run_serve(args: argparse.Namespace) -> int:
 
     try:
         settings = Settings.from_env(
-            host=args.host,
-            port=args.port,
-            public_url=args.public_url,
-            config=args.config,
-            drain_grace_s=args.drain_grace,
+            host=args.host, port=args.port, public_url=args.public_url, config=args.config
         )
     except SettingsError as exc:
         print(f"rtvoice-gateway serve: {exc}", file=sys.stderr)
@@ -259,7 +255,8 @@ async def _run_serve(args: argparse.Namespace) -> int:
         async with running_gateway(settings) as running:
             print(f"listening on {running.url}", flush=True)
             await stop.wait()
-            if not await drain_or_abort(running.gateway, settings.drain_grace_s, abort):
+            grace = settings.drain_grace_s if args.drain_grace is None else args.drain_grace
+            if not await drain_or_abort(running.gateway, grace, abort):
                 return 1
     except ConfigError as exc:
         print(f"rtvoice-gateway serve: {exc}", file=sys.stderr)

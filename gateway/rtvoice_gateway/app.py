@@ -12,7 +12,18 @@
     session opens. Then :func:`rtvoice_gateway.call.run_call` holds the call.
 
 ``GET /healthz``
-    ``ok``.
+    ``ok`` while the process serves (alive).
+
+``GET /readyz``
+    ``ready`` (200), or 503 with the reason while the gateway drains or its number config cannot answer
+    calls (see :meth:`Gateway.config_problem`).
+
+``GET /metrics``
+    The gateway's Prometheus metrics (:mod:`rtvoice_gateway.metrics`, listed in docs/operations.md).
+
+:meth:`Gateway.drain` (the ``serve`` command calls it on SIGTERM) stops taking calls (the webhook answers
+503, so the carrier tries the number's fallback URL), lets live calls finish for a grace period, then ends
+the rest with a goodbye.
 
 Outbound calls (``POST /calls``, ``/twilio/outbound/{ref}``) and status callbacks (``/twilio/status``):
 :mod:`rtvoice_gateway.outbound`.
@@ -33,6 +44,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -40,11 +52,13 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from rtvoice import ConfigurationError, RealtimeAgent, RealtimeProvider, UpstreamError
+from rtvoice import events as ev
 from rtvoice.audio import AudioFormat
 from rtvoice.logcontext import log_context
 from rtvoice_gateway.call import CallResources, CallSummary, run_call
 from rtvoice_gateway.call_status import CallStatuses, OutboundPlans
 from rtvoice_gateway.carrier_rest import CarrierREST
+from rtvoice_gateway.metrics import CallMetrics, GatewayMetrics
 from rtvoice_gateway.numbers import AgentFactory, CallDetails, NumberConfig, NumberEntry, build_agent
 from rtvoice_gateway.security import (
     SIGNATURE_HEADER,
@@ -66,6 +80,16 @@ NO_AGENT_MESSAGE = "Sorry, nobody can take your call at this number. Goodbye."
 #: How many finished calls' summaries :attr:`Gateway.finished` keeps.
 FINISHED_KEPT = 100
 BROKEN_AGENT_MESSAGE = "Sorry, we cannot take your call right now. Please try again later. Goodbye."
+#: How long a drain waits for the calls it ended to hang up (reply in progress, goodbye, hang-up).
+DRAIN_FINISH_S = 45.0
+#: ``CallSummary.ended_by`` → ``rtvoice_calls_total{outcome}``.
+OUTCOME = {
+    "caller": "caller_hung_up",
+    "agent": "completed",
+    "upstream": "upstream_lost",
+    "refused": "refused",
+    "drain": "drained",
+}
 
 
 @dataclass
@@ -78,6 +102,7 @@ class PendingCall:
     claimed: asyncio.Event = field(default_factory=asyncio.Event)
     prewarm: asyncio.Task[None] | None = None
     connect_error: BaseException | None = None
+    observer: CallMetrics | None = None
 
 
 class CallObserver(Protocol):
@@ -101,6 +126,7 @@ class Gateway:
         *,
         token_store: TokenStore | None = None,
         apology_audio: bytes = b"",
+        goodbye_audio: bytes = b"",
         clock_speed: float = 1.0,
     ) -> None:
         self.settings = settings
@@ -139,6 +165,13 @@ class Gateway:
         """What the carrier reported per CallSid: status callbacks and answering-machine verdicts."""
         self.outbound_plans = OutboundPlans()
         """Calls placed by ``POST /calls`` that have not ended."""
+        self.metrics = GatewayMetrics(numbers.numbers)
+        self.goodbye_audio = goodbye_audio
+        """μ-law played to each call a drain ends."""
+        self.draining = False
+        """Set by :meth:`drain`: the webhook refuses new calls and ``/readyz`` answers 503."""
+        self.wind_down = asyncio.Event()
+        """Set by :meth:`drain` once its grace is over: every running call says goodbye and hangs up."""
 
     # -- owned tasks ------------------------------------------------------------------------------------
 
@@ -169,7 +202,50 @@ class Gateway:
     def refuse(self, why: str) -> None:
         """Count a refused request by reason."""
         self.refused[why] = self.refused.get(why, 0) + 1
+        self.metrics.requests_refused.labels(why).inc()
         log.warning("refused: %s", why)
+
+    # -- readiness and drain ----------------------------------------------------------------------------
+
+    def config_problem(self) -> str | None:
+        """Why the number config cannot answer calls (no number answered, a factory missing), or None."""
+        config = self.numbers
+        entries = ([config.default] if config.default is not None else []) + list(config.numbers.values())
+        if not entries:
+            return "the number config answers no number"
+        missing = sorted({entry.agent for entry in entries if entry.agent not in self.factories})
+        if missing:
+            return f"no agent factory loaded for {', '.join(missing)}"
+        return None
+
+    async def drain(self, grace_s: float, *, finish_s: float = DRAIN_FINISH_S) -> int:
+        """Stop taking calls; let live calls finish for up to ``grace_s``; then end the rest with a goodbye.
+
+        Calls whose webhook was answered before the drain may still connect during the grace. Once it is
+        over, each running call finishes the agent's reply in progress, hears the goodbye and is hung up;
+        this waits up to ``finish_s`` for them.
+
+        Returns:
+            How many calls the drain ended (0: every call finished by itself).
+        """
+        self.draining = True
+        loop = asyncio.get_running_loop()
+        log.warning(
+            "draining: new calls are refused (503); %d live calls have %.0f s to finish",
+            self.calls_active,
+            grace_s,
+        )
+        deadline = loop.time() + grace_s
+        while (self.calls_active or self.pending) and loop.time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        ended = self.calls_active
+        if ended:
+            log.warning("the drain's grace is over: ending %d calls with a goodbye", ended)
+            self.wind_down.set()
+            deadline = loop.time() + finish_s
+            while self.calls_active and loop.time() < deadline:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        return ended
 
     def drop_pending(self, call_sid: str) -> None:
         """A refused stream for an answered call: its pre-warmed session is closed now, not at the TTL."""
@@ -231,7 +307,17 @@ def create_app(gateway: Gateway) -> Starlette:
     async def healthz(request: Request) -> Response:
         return PlainTextResponse("ok")
 
+    async def readyz(request: Request) -> Response:
+        problem = "draining" if gateway.draining else gateway.config_problem()
+        if problem is not None:
+            return PlainTextResponse(f"not ready: {problem}", status_code=503)
+        return PlainTextResponse("ready")
+
+    async def metrics(request: Request) -> Response:
+        return Response(gateway.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
     async def voice(request: Request) -> Response:
+        webhook_at = time.monotonic()
         form = await request.form()
         fields = {key: str(value) for key, value in form.items()}
         token = gateway.settings.twilio_auth_token
@@ -246,9 +332,15 @@ def create_app(gateway: Gateway) -> Starlette:
         if not call_sid or not to_number:
             gateway.refuse("webhook without CallSid or To")
             return PlainTextResponse("CallSid and To are required", status_code=400)
+        number = gateway.metrics.number(to_number)
+        if gateway.draining:  # a non-2xx answer: the carrier tries the number's fallback URL
+            gateway.refuse("draining")
+            gateway.metrics.call_refused(number)
+            return PlainTextResponse("draining: not taking calls", status_code=503)
         with log_context(call_sid=call_sid):
             entry = gateway.numbers.entry_for(to_number)
             if entry is None:
+                gateway.metrics.call_refused(number)
                 log.info("no agent for %s: apology and hang-up", to_number)
                 return Response(apology_and_hangup(NO_AGENT_MESSAGE), media_type=TWIML_CONTENT_TYPE)
             details = CallDetails(
@@ -263,12 +355,16 @@ def create_app(gateway: Gateway) -> Starlette:
                 stream_token = gateway.tokens.mint(call_sid, time.time())
             except Exception:
                 log.exception("building the agent for %s failed", to_number)
+                gateway.metrics.call_refused(number)
                 return Response(apology_and_hangup(BROKEN_AGENT_MESSAGE), media_type=TWIML_CONTENT_TYPE)
             agent.handle_sigint = False
             if agent.provider is None:
                 with contextlib.suppress(ConfigurationError):  # an agent with its own api_key keeps it
                     agent.provider = gateway.provider
-            pending = PendingCall(details, entry, agent)
+            tools = [d.name for d in agent.tool_calls.definitions() if d.name]
+            observer = CallMetrics(gateway.metrics, number, tools, webhook_at)
+            agent.event_bus.subscribe(ev.AgentEvent, observer.on_event)
+            pending = PendingCall(details, entry, agent, observer=observer)
             old = gateway.pending.pop(call_sid, None)
             if old is not None:  # the carrier retried the webhook: the newer answer wins
                 old.claimed.set()
@@ -323,6 +419,9 @@ def create_app(gateway: Gateway) -> Starlette:
         summary: CallSummary | None = None
         for observer in gateway.observers:
             observer.call_started(pending)
+        number = gateway.metrics.number(pending.details.to_number)
+        gateway.metrics.calls_active.labels(number).inc()
+        started, outcome = time.monotonic(), "error"
         try:
             with log_context(call_sid=grant.call_sid):
                 summary = await run_call(
@@ -336,11 +435,17 @@ def create_app(gateway: Gateway) -> Starlette:
                         rest=gateway.rest,
                         apology_audio=gateway.apology_audio,
                         clock_speed=gateway.clock_speed,
+                        observer=pending.observer,
+                        wind_down=gateway.wind_down,
+                        goodbye_audio=gateway.goodbye_audio,
                     ),
                 )
             gateway.finished.append(summary)
+            outcome = OUTCOME.get(summary.ended_by, "error")
         finally:
             gateway.calls_active -= 1
+            gateway.metrics.calls_active.labels(number).dec()
+            gateway.metrics.call_ended(number, outcome, time.monotonic() - started)
             for observer in gateway.observers:
                 observer.call_ended(pending, summary)
 
@@ -350,6 +455,8 @@ def create_app(gateway: Gateway) -> Starlette:
     return Starlette(
         routes=[
             Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics),
             Route("/twilio/voice", voice, methods=["POST"]),
             WebSocketRoute("/twilio/stream/{token}", stream),
             *web_routes(gateway),  # /dashboard and /phone (only with DASHBOARD_TOKEN)

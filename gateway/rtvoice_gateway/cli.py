@@ -2,7 +2,7 @@
 
 Subcommands:
 
-* ``serve``: the gateway (webhook and media streams) until SIGINT/SIGTERM.
+* ``serve``: the gateway (webhook and media streams) until SIGINT/SIGTERM, which drains it (docs/operations.md).
 * ``dial``: a local softphone (a WAV file or the microphone) calling a gateway over loopback.
 * ``simulator``: run the offline Realtime API simulator until SIGINT/SIGTERM.
 * ``demo``: a scripted phone call through the gateway, on the embedded simulator (or OpenAI with a key).
@@ -38,6 +38,17 @@ def _finite_positive(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a finite number above 0, not {text!r}")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    """An argparse type: a finite number of 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number of 0 or more, not {text!r}")
     return value
 
 
@@ -99,6 +110,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--public-url", default=None, metavar="URL", help="the https:// origin the carrier reaches"
+    )
+    serve.add_argument(
+        "--drain-grace",
+        type=_non_negative,
+        default=None,
+        metavar="SECONDS",
+        help="on SIGTERM, how long live calls may go on before they hear a goodbye and are hung up "
+        "(default: DRAIN_GRACE_SECONDS or 30; a second signal ends at once)",
     )
 
     dial = commands.add_parser(
@@ -243,7 +262,7 @@ async def _run_simulator(args: argparse.Namespace) -> int:
 
 async def _run_serve(args: argparse.Namespace) -> int:
     from rtvoice_gateway.numbers import ConfigError
-    from rtvoice_gateway.serve import running_gateway
+    from rtvoice_gateway.serve import drain_or_abort, running_gateway
     from rtvoice_gateway.settings import Settings, SettingsError
 
     try:
@@ -253,14 +272,21 @@ async def _run_serve(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"rtvoice-gateway serve: {exc}", file=sys.stderr)
         return 2
-    stop = asyncio.Event()
+    stop, abort = asyncio.Event(), asyncio.Event()
+
+    def signalled() -> None:  # the first signal drains (docs/operations.md), a second one ends at once
+        (abort if stop.is_set() else stop).set()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, signalled)
     try:
         async with running_gateway(settings) as running:
             print(f"listening on {running.url}", flush=True)
             await stop.wait()
+            grace = settings.drain_grace_s if args.drain_grace is None else args.drain_grace
+            if not await drain_or_abort(running.gateway, grace, abort):
+                return 1
     except ConfigError as exc:
         print(f"rtvoice-gateway serve: {exc}", file=sys.stderr)
         return 2

@@ -3,7 +3,7 @@
 :func:`running_gateway` builds everything a gateway needs from :class:`~rtvoice_gateway.settings.Settings`
 (the number config, the shared Realtime provider, the embedded Realtime simulator when there is no
 ``OPENAI_API_KEY``, the pre-rendered apology) and serves it with uvicorn; the demo and the tests use it
-too; the ``serve`` command runs it until SIGINT or SIGTERM.
+too; the ``serve`` command runs it until SIGINT or SIGTERM, then :func:`drain_or_abort` drains it.
 """
 
 from __future__ import annotations
@@ -23,7 +23,15 @@ from rtvoice_gateway.app import Gateway, create_app
 from rtvoice_gateway.numbers import AgentFactory, NumberConfig, NumberEntry, load_numbers, resolve_factory
 from rtvoice_gateway.settings import Settings
 
-__all__ = ["APOLOGY", "DEFAULT_AGENT", "RunningGateway", "load_config", "render_apology", "running_gateway"]
+__all__ = [
+    "APOLOGY",
+    "DEFAULT_AGENT",
+    "RunningGateway",
+    "drain_or_abort",
+    "load_config",
+    "render_apology",
+    "running_gateway",
+]
 
 log = logging.getLogger("rtvoice_gateway.serve")
 
@@ -118,8 +126,15 @@ async def running_gateway(
                 settings.host,
             )
         apology = await asyncio.to_thread(render_apology)
+        goodbye = await asyncio.to_thread(render_apology, settings.drain_goodbye)
         gateway = Gateway(
-            settings, config, factories, provider, apology_audio=apology, clock_speed=clock_speed
+            settings,
+            config,
+            factories,
+            provider,
+            apology_audio=apology,
+            goodbye_audio=goodbye,
+            clock_speed=clock_speed,
         )
         server = EmbeddedServer(
             create_app(gateway),
@@ -132,3 +147,26 @@ async def running_gateway(
         await server.start()
         stack.push_async_callback(server.aclose)
         yield RunningGateway(gateway, server, simulator)
+
+
+async def drain_or_abort(gateway: Gateway, grace_s: float, abort: asyncio.Event) -> bool:
+    """Drain ``gateway`` (:meth:`Gateway.drain`) unless ``abort`` is set first (a second signal).
+
+    Returns:
+        True when the drain finished; False when it was cut short (the calls left are then closed with
+        the server, without a goodbye).
+    """
+    draining = asyncio.create_task(gateway.drain(grace_s), name="gateway-drain")
+    aborted = asyncio.create_task(abort.wait(), name="gateway-drain-abort")
+    try:
+        await asyncio.wait([draining, aborted], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (draining, aborted):
+            task.cancel()
+        for task in (draining, aborted):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if draining.cancelled():
+        log.warning("second signal: ending at once; %d calls are cut", gateway.calls_active)
+        return False
+    return True

@@ -15,7 +15,10 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-__all__ = ["Settings", "SettingsError", "is_loopback"]
+__all__ = ["DRAIN_GOODBYE", "Settings", "SettingsError", "is_loopback"]
+
+#: What a call still running when the drain's grace is over hears before it is hung up.
+DRAIN_GOODBYE = "Sorry, we have to end this call now. Please call again. Goodbye."
 
 
 class SettingsError(ValueError):
@@ -82,6 +85,18 @@ class Settings(BaseModel):
         description="GATEWAY_API_TOKEN: the bearer token of POST /calls (outbound calls); without it the "
         "endpoint does not exist (404)",
     )
+    # -- shutdown (docs/operations.md) --
+    drain_grace_s: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="DRAIN_GRACE_SECONDS: on SIGTERM, how long live calls may go on before the goodbye",
+    )
+    drain_goodbye: str = Field(
+        default=DRAIN_GOODBYE,
+        min_length=1,
+        description="DRAIN_GOODBYE: what calls still running after the drain's grace hear before the hang-up",
+    )
 
     @field_validator("public_url")
     @classmethod
@@ -138,6 +153,8 @@ class Settings(BaseModel):
             "config": "NUMBERS_CONFIG",
             "dashboard_token": "DASHBOARD_TOKEN",
             "gateway_api_token": "GATEWAY_API_TOKEN",
+            "drain_grace_s": "DRAIN_GRACE_SECONDS",
+            "drain_goodbye": "DRAIN_GOODBYE",
         }
         values: dict[str, object] = {field: source[var] for field, var in names.items() if source.get(var)}
         values.update({key: value for key, value in overrides.items() if value is not None})

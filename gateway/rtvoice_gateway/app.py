@@ -41,9 +41,9 @@ from rtvoice.logcontext import log_context
 from rtvoice_gateway.call import CallResources, CallSummary, run_call
 from rtvoice_gateway.carrier_rest import CarrierREST
 from rtvoice_gateway.numbers import AgentFactory, CallDetails, NumberConfig, NumberEntry, build_agent
+from rtvoice_gateway.redis_token_store import token_store_for
 from rtvoice_gateway.security import (
     SIGNATURE_HEADER,
-    InMemoryTokenStore,
     PublicURL,
     StreamTokenError,
     StreamTokens,
@@ -98,7 +98,7 @@ class Gateway:
             settings.stream_token_secret.get_secret_value().encode(),
             ttl_seconds=max(1, round(settings.stream_token_ttl_s)),
         )
-        self.token_store = token_store or InMemoryTokenStore()
+        self.token_store = token_store or token_store_for(settings)  # Redis with REDIS_URL
         self.rest = (
             CarrierREST(
                 settings.twilio_account_sid,
@@ -143,6 +143,7 @@ class Gateway:
         self.pending.clear()
         if self.rest is not None:
             await self.rest.aclose()
+        await self.token_store.aclose()
         await self.provider.aclose()
 
     def refuse(self, why: str) -> None:
@@ -286,7 +287,13 @@ def create_app(gateway: Gateway) -> Starlette:
             gateway.refuse(f"stream token: {type(exc).__name__}")
             await ws.close(1008)
             return
-        if not await gateway.token_store.claim(grant.token_id, grant.expires_at, time.time()):
+        try:
+            first_use = await gateway.token_store.claim(grant.token_id, grant.expires_at, time.time())
+        except StreamTokenError as exc:  # the store is full or (Redis) unreachable: fail closed
+            gateway.refuse(f"token store: {type(exc).__name__}")
+            await ws.close(1008)
+            return
+        if not first_use:
             gateway.refuse("stream token used twice")
             await ws.close(1008)
             return

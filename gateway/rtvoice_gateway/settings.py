@@ -73,6 +73,12 @@ class Settings(BaseModel):
     host: str = Field(default="127.0.0.1", description="HOST to listen on")
     port: int = Field(default=8080, ge=0, le=65535, description="PORT (0 picks a free one)")
     config: Path | None = Field(default=None, description="NUMBERS_CONFIG: the per-number TOML file")
+    # -- replicas (issue 12, part 4) --
+    redis_url: SecretStr | None = Field(
+        default=None,
+        description="REDIS_URL (redis://, rediss:// or unix://): where used stream tokens are recorded, so "
+        "that they stay single-use across replicas; unset: in this process only",
+    )
 
     @field_validator("public_url")
     @classmethod
@@ -85,6 +91,18 @@ class Settings(BaseModel):
         if parts.query or parts.fragment:
             raise ValueError("must not have a query or fragment")
         return value.rstrip("/")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            scheme = urlsplit(value.get_secret_value()).scheme
+            if scheme not in ("redis", "rediss", "unix"):
+                # The value is not echoed: a Redis URL may hold a password.
+                raise ValueError(
+                    f"must be a redis://, rediss:// or unix:// URL, not a {scheme or 'schemeless'} one"
+                )
+        return value
 
     @property
     def local_only(self) -> bool:
@@ -120,6 +138,7 @@ class Settings(BaseModel):
             "host": "HOST",
             "port": "PORT",
             "config": "NUMBERS_CONFIG",
+            "redis_url": "REDIS_URL",
         }
         values: dict[str, object] = {field: source[var] for field, var in names.items() if source.get(var)}
         values.update({key: value for key, value in overrides.items() if value is not None})

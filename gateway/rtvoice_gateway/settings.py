@@ -76,8 +76,9 @@ class Settings(BaseModel):
     # -- replicas (issue 12, part 4) --
     redis_url: SecretStr | None = Field(
         default=None,
-        description="REDIS_URL (redis://, rediss:// or unix://): where used stream tokens are recorded, so "
-        "that they stay single-use across replicas; unset: in this process only",
+        description="REDIS_URL (redis://, rediss:// or unix://): used stream tokens and answered calls, "
+        "shared by replicas (single use across them; a stream may reach another replica than its webhook); "
+        "unset: in this process only",
     )
 
     @field_validator("public_url")

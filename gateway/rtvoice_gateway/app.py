@@ -58,11 +58,12 @@ from rtvoice.logcontext import log_context
 from rtvoice_gateway.call import CallResources, CallSummary, run_call
 from rtvoice_gateway.call_status import CallStatuses, OutboundPlans
 from rtvoice_gateway.carrier_rest import CarrierREST
+from rtvoice_gateway.handoff import AnsweredCalls
 from rtvoice_gateway.metrics import CallMetrics, GatewayMetrics
 from rtvoice_gateway.numbers import AgentFactory, CallDetails, NumberConfig, NumberEntry, build_agent
+from rtvoice_gateway.redis_token_store import token_store_for
 from rtvoice_gateway.security import (
     SIGNATURE_HEADER,
-    InMemoryTokenStore,
     PublicURL,
     StreamTokenError,
     StreamTokens,
@@ -138,7 +139,11 @@ class Gateway:
             settings.stream_token_secret.get_secret_value().encode(),
             ttl_seconds=max(1, round(settings.stream_token_ttl_s)),
         )
-        self.token_store = token_store or InMemoryTokenStore()
+        self.token_store = token_store or token_store_for(settings)  # Redis with REDIS_URL
+        # Replicas: a stream that reaches another pod than its webhook is taken over there (handoff.py).
+        self.answered = (
+            AnsweredCalls.from_url(settings.redis_url.get_secret_value()) if settings.redis_url else None
+        )
         self.rest = (
             CarrierREST(
                 settings.twilio_account_sid,
@@ -197,6 +202,9 @@ class Gateway:
         self.pending.clear()
         if self.rest is not None:
             await self.rest.aclose()
+        await self.token_store.aclose()
+        if self.answered is not None:
+            await self.answered.aclose()
         await self.provider.aclose()
 
     def refuse(self, why: str) -> None:
@@ -253,6 +261,37 @@ class Gateway:
         if pending is not None:
             pending.claimed.set()
             self.spawn(pending.agent.aclose(), f"close-{call_sid}")
+
+    async def take_over(self, call_sid: str) -> PendingCall | None:
+        """A call another replica answered (its details left in Redis): its agent built here, not pre-warmed.
+
+        None when no replica left it (or another took it), or its number has no agent here (logged).
+        """
+        if self.answered is None:
+            return None
+        details = await self.answered.take(call_sid)
+        if details is None:
+            return None
+        with log_context(call_sid=call_sid):
+            entry = self.numbers.entry_for(details.to_number)
+            if entry is None:
+                log.error("a call answered by another replica for %s: no agent here", details.to_number)
+                return None
+            try:
+                agent = build_agent(self.factories[entry.agent], entry, details)
+            except Exception:
+                log.exception("building the agent for %s failed", details.to_number)
+                return None
+            agent.handle_sigint = False
+            if agent.provider is None:
+                with contextlib.suppress(ConfigurationError):  # an agent with its own api_key keeps it
+                    agent.provider = self.provider
+            log.info(
+                "taking over a call another replica answered (%s -> %s)",
+                details.from_number,
+                details.to_number,
+            )
+            return PendingCall(details, entry, agent)
 
     # -- URLs -------------------------------------------------------------------------------------------
 
@@ -374,6 +413,8 @@ def create_app(gateway: Gateway) -> Starlette:
                 pending.prewarm = gateway.spawn(gateway.prewarm(pending), f"prewarm-{call_sid}")
             else:
                 gateway.spawn(gateway.expire(pending), f"expire-{call_sid}")
+            if gateway.answered is not None:  # the stream may reach another replica (handoff.py)
+                await gateway.answered.put(details, gateway.settings.stream_token_ttl_s + 5)
             public = gateway.public_for(request)
             twiml = connect_stream(
                 public.websocket(f"/twilio/stream/{stream_token}"),
@@ -403,11 +444,17 @@ def create_app(gateway: Gateway) -> Starlette:
             gateway.refuse(f"stream token: {type(exc).__name__}")
             await ws.close(1008)
             return
-        if not await gateway.token_store.claim(grant.token_id, grant.expires_at, time.time()):
+        try:
+            first_use = await gateway.token_store.claim(grant.token_id, grant.expires_at, time.time())
+        except StreamTokenError as exc:  # the store is full or (Redis) unreachable: fail closed
+            gateway.refuse(f"token store: {type(exc).__name__}")
+            await ws.close(1008)
+            return
+        if not first_use:
             gateway.refuse("stream token used twice")
             await ws.close(1008)
             return
-        pending = gateway.pending.pop(grant.call_sid, None)
+        pending = gateway.pending.pop(grant.call_sid, None) or await gateway.take_over(grant.call_sid)
         if pending is None:
             gateway.refuse("no answered call for this stream")
             await ws.close(1008)

@@ -97,6 +97,13 @@ class Settings(BaseModel):
         min_length=1,
         description="DRAIN_GOODBYE: what calls still running after the drain's grace hear before the hang-up",
     )
+    # -- replicas (issue 12, part 4) --
+    redis_url: SecretStr | None = Field(
+        default=None,
+        description="REDIS_URL (redis://, rediss:// or unix://): used stream tokens and answered calls, "
+        "shared by replicas (single use across them; a stream may reach another replica than its webhook); "
+        "unset: in this process only",
+    )
 
     @field_validator("public_url")
     @classmethod
@@ -115,6 +122,18 @@ class Settings(BaseModel):
     def _long_token(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 16:
             raise ValueError("must be at least 16 characters (e.g. `openssl rand -hex 32`)")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            scheme = urlsplit(value.get_secret_value()).scheme
+            if scheme not in ("redis", "rediss", "unix"):
+                # The value is not echoed: a Redis URL may hold a password.
+                raise ValueError(
+                    f"must be a redis://, rediss:// or unix:// URL, not a {scheme or 'schemeless'} one"
+                )
         return value
 
     @property
@@ -155,6 +174,7 @@ class Settings(BaseModel):
             "gateway_api_token": "GATEWAY_API_TOKEN",
             "drain_grace_s": "DRAIN_GRACE_SECONDS",
             "drain_goodbye": "DRAIN_GOODBYE",
+            "redis_url": "REDIS_URL",
         }
         values: dict[str, object] = {field: source[var] for field, var in names.items() if source.get(var)}
         values.update({key: value for key, value in overrides.items() if value is not None})

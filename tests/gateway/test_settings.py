@@ -90,6 +90,7 @@ def test_env_example_lists_every_setting() -> None:
         "TWILIO_API_BASE",
         "STREAM_TOKEN_SECRET",
         "STREAM_TOKEN_TTL_S",
+        "REDIS_URL",
         "OUTBOUND_LEAD_MS",
         "MAX_MESSAGE_BYTES",
         "PREWARM",

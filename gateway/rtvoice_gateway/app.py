@@ -278,20 +278,130 @@ class Gateway:
                 log.error("a call answered by another replica for %s: no agent here", details.to_number)
                 return None
             try:
-                agent = build_agent(self.factories[entry.agent], entry, details)
+                agent = self.build_call_agent(self.factories[entry.agent], entry, details)
             except Exception:
                 log.exception("building the agent for %s failed", details.to_number)
                 return None
-            agent.handle_sigint = False
-            if agent.provider is None:
-                with contextlib.suppress(ConfigurationError):  # an agent with its own api_key keeps it
-                    agent.provider = self.provider
             log.info(
                 "taking over a call another replica answered (%s -> %s)",
                 details.from_number,
                 details.to_number,
             )
-            return PendingCall(details, entry, agent)
+            return self.track(details, entry, agent, time.monotonic())
+
+    # -- answering and holding a call (the webhook, outbound answers, the softphone, a take-over) --------
+
+    def build_call_agent(
+        self, factory: AgentFactory, entry: NumberEntry, details: CallDetails
+    ) -> RealtimeAgent:
+        """The call's agent from its number's factory, on the gateway's provider, SIGINT left to the host.
+
+        Raises whatever the factory raises (the caller answers with an apology)."""
+        agent = build_agent(factory, entry, details)
+        agent.handle_sigint = False
+        if agent.provider is None:
+            with contextlib.suppress(ConfigurationError):  # an agent with its own api_key keeps it
+                agent.provider = self.provider
+        return agent
+
+    def track(
+        self, details: CallDetails, entry: NumberEntry, agent: RealtimeAgent, answered_at: float
+    ) -> PendingCall:
+        """A call with its metrics recorder subscribed to its agent's events (``answered_at``: monotonic)."""
+        number = self.metrics.number(details.to_number)
+        tools = [d.name for d in agent.tool_calls.definitions() if d.name]
+        observer = CallMetrics(self.metrics, number, tools, answered_at)
+        agent.event_bus.subscribe(ev.AgentEvent, observer.on_event)
+        return PendingCall(details, entry, agent, observer=observer)
+
+    def open_call(
+        self, details: CallDetails, entry: NumberEntry, agent: RealtimeAgent, answered_at: float
+    ) -> str:
+        """Wait for an answered call's stream: pre-warm its session (or expire it); the stream token.
+
+        A call answered again (the carrier retried its webhook) replaces the older answer."""
+        call_sid = details.call_sid
+        stream_token = self.tokens.mint(call_sid, time.time())
+        pending = self.track(details, entry, agent, answered_at)
+        old = self.pending.pop(call_sid, None)
+        if old is not None:  # the carrier retried the webhook: the newer answer wins
+            old.claimed.set()
+            self.spawn(old.agent.aclose(), f"close-{call_sid}")
+        self.pending[call_sid] = pending
+        if self.settings.prewarm:
+            pending.prewarm = self.spawn(self.prewarm(pending), f"prewarm-{call_sid}")
+        else:
+            self.spawn(self.expire(pending), f"expire-{call_sid}")
+        return stream_token
+
+    async def claim_stream(self, ws: WebSocket, token: str) -> PendingCall | None:
+        """The answered call a stream token opens, its token used up; None (the socket closed) if refused."""
+        try:
+            grant = self.tokens.verify(token, time.time())
+        except StreamTokenError as exc:
+            self.refuse(f"stream token: {type(exc).__name__}")
+            await ws.close(1008)
+            return None
+        try:
+            first_use = await self.token_store.claim(grant.token_id, grant.expires_at, time.time())
+        except StreamTokenError as exc:  # the store is full or (Redis) unreachable: fail closed
+            self.refuse(f"token store: {type(exc).__name__}")
+            await ws.close(1008)
+            return None
+        if not first_use:
+            self.refuse("stream token used twice")
+            await ws.close(1008)
+            return None
+        pending = self.pending.pop(grant.call_sid, None) or await self.take_over(grant.call_sid)
+        if pending is None:
+            self.refuse("no answered call for this stream")
+            await ws.close(1008)
+            return None
+        pending.claimed.set()
+        return pending
+
+    async def hold(
+        self, ws: WebSocket, pending: PendingCall, *, rest: CarrierREST | None, clock_speed: float
+    ) -> None:
+        """Accept a claimed stream and run the call on it to its end (metrics, observers, summary).
+
+        ``rest``: the carrier's call control (None: transfers are refused); ``clock_speed``: how much
+        faster than real time the far end plays."""
+        await ws.accept()
+        self.calls_active += 1
+        self.calls_total += 1
+        summary: CallSummary | None = None
+        for observer in self.observers:
+            observer.call_started(pending)
+        number = self.metrics.number(pending.details.to_number)
+        self.metrics.calls_active.labels(number).inc()
+        started, outcome = time.monotonic(), "error"
+        try:
+            with log_context(call_sid=pending.details.call_sid):
+                summary = await run_call(
+                    ws,
+                    CallResources(
+                        details=pending.details,
+                        entry=pending.entry,
+                        agent=pending.agent,
+                        prewarm=pending.prewarm,
+                        settings=self.settings,
+                        rest=rest,
+                        apology_audio=self.apology_audio,
+                        clock_speed=clock_speed,
+                        observer=pending.observer,
+                        wind_down=self.wind_down,
+                        goodbye_audio=self.goodbye_audio,
+                    ),
+                )
+            self.finished.append(summary)
+            outcome = OUTCOME.get(summary.ended_by, "error")
+        finally:
+            self.calls_active -= 1
+            self.metrics.calls_active.labels(number).dec()
+            self.metrics.call_ended(number, outcome, time.monotonic() - started)
+            for observer in self.observers:
+                observer.call_ended(pending, summary)
 
     # -- URLs -------------------------------------------------------------------------------------------
 
@@ -390,29 +500,12 @@ def create_app(gateway: Gateway) -> Starlette:
                 direction=fields.get("Direction", "inbound"),
             )
             try:
-                agent = build_agent(gateway.factories[entry.agent], entry, details)
-                stream_token = gateway.tokens.mint(call_sid, time.time())
+                agent = gateway.build_call_agent(gateway.factories[entry.agent], entry, details)
             except Exception:
                 log.exception("building the agent for %s failed", to_number)
                 gateway.metrics.call_refused(number)
                 return Response(apology_and_hangup(BROKEN_AGENT_MESSAGE), media_type=TWIML_CONTENT_TYPE)
-            agent.handle_sigint = False
-            if agent.provider is None:
-                with contextlib.suppress(ConfigurationError):  # an agent with its own api_key keeps it
-                    agent.provider = gateway.provider
-            tools = [d.name for d in agent.tool_calls.definitions() if d.name]
-            observer = CallMetrics(gateway.metrics, number, tools, webhook_at)
-            agent.event_bus.subscribe(ev.AgentEvent, observer.on_event)
-            pending = PendingCall(details, entry, agent, observer=observer)
-            old = gateway.pending.pop(call_sid, None)
-            if old is not None:  # the carrier retried the webhook: the newer answer wins
-                old.claimed.set()
-                gateway.spawn(old.agent.aclose(), f"close-{call_sid}")
-            gateway.pending[call_sid] = pending
-            if gateway.settings.prewarm:
-                pending.prewarm = gateway.spawn(gateway.prewarm(pending), f"prewarm-{call_sid}")
-            else:
-                gateway.spawn(gateway.expire(pending), f"expire-{call_sid}")
+            stream_token = gateway.open_call(details, entry, agent, webhook_at)
             if gateway.answered is not None:  # the stream may reach another replica (handoff.py)
                 await gateway.answered.put(details, gateway.settings.stream_token_ttl_s + 5)
             public = gateway.public_for(request)
@@ -438,63 +531,9 @@ def create_app(gateway: Gateway) -> Starlette:
                     gateway.drop_pending(refused.call_sid)
                 await ws.close(1008)
                 return
-        try:
-            grant = gateway.tokens.verify(token, time.time())
-        except StreamTokenError as exc:
-            gateway.refuse(f"stream token: {type(exc).__name__}")
-            await ws.close(1008)
-            return
-        try:
-            first_use = await gateway.token_store.claim(grant.token_id, grant.expires_at, time.time())
-        except StreamTokenError as exc:  # the store is full or (Redis) unreachable: fail closed
-            gateway.refuse(f"token store: {type(exc).__name__}")
-            await ws.close(1008)
-            return
-        if not first_use:
-            gateway.refuse("stream token used twice")
-            await ws.close(1008)
-            return
-        pending = gateway.pending.pop(grant.call_sid, None) or await gateway.take_over(grant.call_sid)
-        if pending is None:
-            gateway.refuse("no answered call for this stream")
-            await ws.close(1008)
-            return
-        pending.claimed.set()
-        await ws.accept()
-        gateway.calls_active += 1
-        gateway.calls_total += 1
-        summary: CallSummary | None = None
-        for observer in gateway.observers:
-            observer.call_started(pending)
-        number = gateway.metrics.number(pending.details.to_number)
-        gateway.metrics.calls_active.labels(number).inc()
-        started, outcome = time.monotonic(), "error"
-        try:
-            with log_context(call_sid=grant.call_sid):
-                summary = await run_call(
-                    ws,
-                    CallResources(
-                        details=pending.details,
-                        entry=pending.entry,
-                        agent=pending.agent,
-                        prewarm=pending.prewarm,
-                        settings=gateway.settings,
-                        rest=gateway.rest,
-                        apology_audio=gateway.apology_audio,
-                        clock_speed=gateway.clock_speed,
-                        observer=pending.observer,
-                        wind_down=gateway.wind_down,
-                        goodbye_audio=gateway.goodbye_audio,
-                    ),
-                )
-            gateway.finished.append(summary)
-            outcome = OUTCOME.get(summary.ended_by, "error")
-        finally:
-            gateway.calls_active -= 1
-            gateway.metrics.calls_active.labels(number).dec()
-            gateway.metrics.call_ended(number, outcome, time.monotonic() - started)
-            for observer in gateway.observers:
-                observer.call_ended(pending, summary)
+        pending = await gateway.claim_stream(ws, token)
+        if pending is not None:
+            await gateway.hold(ws, pending, rest=gateway.rest, clock_speed=gateway.clock_speed)
 
     from rtvoice_gateway.outbound import outbound_routes  # it builds on this module (PendingCall)
     from rtvoice_gateway.web import web_routes  # here: the web package uses this module's classes

@@ -45,10 +45,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from rtvoice import ConfigurationError, RealtimeAgent
+from rtvoice import RealtimeAgent
 from rtvoice.events import AgentEvent, AssistantStartedResponding, AssistantStoppedResponding
 from rtvoice.logcontext import log_context
-from rtvoice_gateway.app import Gateway, PendingCall
+from rtvoice_gateway.app import Gateway
 from rtvoice_gateway.call_control import CallControl
 from rtvoice_gateway.call_status import (
     TERMINAL_STATUSES,
@@ -57,7 +57,7 @@ from rtvoice_gateway.call_status import (
     is_machine,
 )
 from rtvoice_gateway.carrier_rest import CarrierRESTError
-from rtvoice_gateway.numbers import E164, CallDetails, NumberEntry, build_agent
+from rtvoice_gateway.numbers import E164, CallDetails, NumberEntry
 from rtvoice_gateway.security import SIGNATURE_HEADER, validate_signature
 from rtvoice_gateway.settings import Settings
 from rtvoice_gateway.twiml import TWIML_CONTENT_TYPE, connect_stream
@@ -165,6 +165,9 @@ async def place_call(gateway: Gateway, request: Request) -> Response:
     denied = _denied(gateway, request)
     if denied is not None:
         return denied
+    if gateway.draining:
+        gateway.refuse("draining")
+        return _error(503, "draining: this gateway is shutting down and places no new calls")
     raw = bytearray()
     async for chunk in request.stream():
         raw += chunk
@@ -273,23 +276,13 @@ async def answer(gateway: Gateway, request: Request) -> Response:
             direction=fields.get("Direction") or "outbound-api",
         )
         try:
-            agent = build_agent(plan.factory, plan.entry, details)
-            stream_token = gateway.tokens.mint(call_sid, time.time())
+            agent = gateway.build_call_agent(plan.factory, plan.entry, details)
         except Exception:
             log.exception("building the agent for the call to %s failed: hanging up", plan.to_number)
             gateway.outbound_plans.discard(plan)
             return Response(HANGUP_TWIML, media_type=TWIML_CONTENT_TYPE)
-        agent.handle_sigint = False
-        if agent.provider is None:
-            with contextlib.suppress(ConfigurationError):  # an agent with its own api_key keeps it
-                agent.provider = gateway.provider
         plan.agent = agent
-        pending = PendingCall(details, plan.entry, agent)
-        gateway.pending[call_sid] = pending
-        if gateway.settings.prewarm:
-            pending.prewarm = gateway.spawn(gateway.prewarm(pending), f"prewarm-{call_sid}")
-        else:
-            gateway.spawn(gateway.expire(pending), f"expire-{call_sid}")
+        stream_token = gateway.open_call(details, plan.entry, agent, time.monotonic())
         twiml = connect_stream(
             gateway.public_for(request).websocket(f"/twilio/stream/{stream_token}"),
             {

@@ -286,3 +286,14 @@ async def test_a_machine_reported_with_the_answer_is_hung_up_on_without_an_agent
     assert "<Hangup" in response.text and "<Stream" not in response.text
     assert pending == {} and sim.sessions == []
     assert live.gateway.call_statuses[call_sid].answered_by == "machine_start"
+
+
+async def test_a_draining_gateway_places_no_new_call(live: LiveGateway) -> None:
+    drain = asyncio.create_task(live.gateway.drain(grace_s=0))
+    try:
+        response = await post_call(live)
+    finally:
+        await drain
+    assert response.status_code == 503, response.text
+    assert "draining" in response.json()["error"]
+    assert live.api.placed == []

@@ -18,7 +18,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import secrets
@@ -30,11 +29,8 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from rtvoice import ConfigurationError
 from rtvoice.logcontext import log_context
-from rtvoice_gateway.call import CallResources, CallSummary, run_call
-from rtvoice_gateway.numbers import CallDetails, NumberEntry, build_agent
-from rtvoice_gateway.security import StreamTokenError
+from rtvoice_gateway.numbers import CallDetails, NumberEntry
 from rtvoice_gateway.web.auth import same_origin
 from rtvoice_gateway.web.dashboard import PAGE_HEADERS, STATIC, Dashboard
 
@@ -107,6 +103,9 @@ class Softphone:
         entry = self.entries().get(number) if isinstance(number, str) else None
         if entry is None or not isinstance(number, str):
             return JSONResponse({"error": "pick one of the configured numbers"}, status_code=400)
+        if gateway.draining:
+            gateway.refuse("draining")
+            return JSONResponse({"error": "draining: this gateway is shutting down"}, status_code=503)
         call_sid = "WB" + secrets.token_hex(16)
         account_sid = gateway.settings.twilio_account_sid or NO_ACCOUNT
         details = CallDetails(
@@ -114,23 +113,11 @@ class Softphone:
         )
         with log_context(call_sid=call_sid):
             try:
-                agent = build_agent(gateway.factories[entry.agent], entry, details)
-                token = gateway.tokens.mint(call_sid, time.time())
+                agent = gateway.build_call_agent(gateway.factories[entry.agent], entry, details)
             except Exception:
                 log.exception("building the agent for %s failed", number)
                 return JSONResponse({"error": "the number's agent could not be built"}, status_code=500)
-            agent.handle_sigint = False
-            if agent.provider is None:
-                with contextlib.suppress(ConfigurationError):
-                    agent.provider = gateway.provider
-            from rtvoice_gateway.app import PendingCall  # the app module imports this package
-
-            pending = PendingCall(details, entry, agent)
-            gateway.pending[call_sid] = pending
-            if gateway.settings.prewarm:
-                pending.prewarm = gateway.spawn(gateway.prewarm(pending), f"prewarm-{call_sid}")
-            else:
-                gateway.spawn(gateway.expire(pending), f"expire-{call_sid}")
+            token = gateway.open_call(details, entry, agent, time.monotonic())
             log.info("browser call to %s with agent %s", number, entry.agent)
         return JSONResponse(
             {"path": f"/phone/stream/{token}", "call_sid": call_sid, "account_sid": account_sid},
@@ -143,46 +130,8 @@ class Softphone:
             gateway.refuse("softphone stream without a session")
             await ws.close(1008)
             return
-        try:
-            grant = gateway.tokens.verify(ws.path_params["token"], time.time())
-        except StreamTokenError as exc:
-            gateway.refuse(f"stream token: {type(exc).__name__}")
-            await ws.close(1008)
-            return
-        if not await gateway.token_store.claim(grant.token_id, grant.expires_at, time.time()):
-            gateway.refuse("stream token used twice")
-            await ws.close(1008)
-            return
-        pending = gateway.pending.pop(grant.call_sid, None)
-        if pending is None:
-            gateway.refuse("no answered call for this stream")
-            await ws.close(1008)
-            return
-        pending.claimed.set()
-        await ws.accept()
-        # As /twilio/stream holds a carrier's call (rtvoice_gateway.app.create_app):
-        gateway.calls_active += 1
-        gateway.calls_total += 1
-        summary: CallSummary | None = None
-        for observer in gateway.observers:
-            observer.call_started(pending)
-        try:
-            with log_context(call_sid=grant.call_sid):
-                summary = await run_call(
-                    ws,
-                    CallResources(
-                        details=pending.details,
-                        entry=pending.entry,
-                        agent=pending.agent,
-                        prewarm=pending.prewarm,
-                        settings=gateway.settings,
-                        rest=None,  # no carrier call to redirect: transfers are refused
-                        apology_audio=gateway.apology_audio,
-                        clock_speed=1.0,  # a browser plays in real time
-                    ),
-                )
-            gateway.finished.append(summary)
-        finally:
-            gateway.calls_active -= 1
-            for observer in gateway.observers:
-                observer.call_ended(pending, summary)
+        pending = await gateway.claim_stream(ws, ws.path_params["token"])
+        if pending is not None:
+            # As /twilio/stream holds a carrier's call, except that there is no carrier call to redirect
+            # (transfers are refused) and a browser plays in real time.
+            await gateway.hold(ws, pending, rest=None, clock_speed=1.0)

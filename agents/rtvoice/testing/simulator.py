@@ -201,6 +201,7 @@ class RealtimeSimulator:
         self.close_times: list[float] = []
         self._connections_open = 0
         self._idle = asyncio.Event()
+        self._closing = asyncio.Event()  # set by aclose(): an injected stall ends at once
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
@@ -232,6 +233,7 @@ class RealtimeSimulator:
     async def start(self) -> None:
         """Start listening."""
         self._idle.set()
+        self._closing.clear()
         self.speech.open()
         self._server = await serve(
             self._handle,
@@ -244,6 +246,7 @@ class RealtimeSimulator:
 
     async def aclose(self) -> None:
         """Close every connection (1001, going away) and stop listening."""
+        self._closing.set()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -343,7 +346,7 @@ class RealtimeSimulator:
             created_at_once=timing.thinks,
         )
         append_bounded(self.sessions, session, self.history)
-        link = _Link(ws, self.faults)
+        link = _Link(ws, self.faults, self._closing)
         response_ready = asyncio.Event()
         try:
             async with asyncio.TaskGroup() as tasks:
@@ -428,9 +431,10 @@ class _ConnectionDone(Exception):
 class _Link:
     """Sends server events in order, with the injected faults, and closes at most once."""
 
-    def __init__(self, ws: ServerConnection, faults: Faults) -> None:
+    def __init__(self, ws: ServerConnection, faults: Faults, closing: asyncio.Event) -> None:
         self.ws = ws
         self.faults = faults
+        self.closing = closing
         self.lock = asyncio.Lock()
         self.sent = 0
         self.closed = False
@@ -448,9 +452,20 @@ class _Link:
             number = self.sent + 1
             if number == self.faults.stall_at_event:
                 # Stall, but notice a close meanwhile (the client gave up, or the simulator is closing).
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.ws.wait_closed(), self.faults.stall_seconds)
-                if self.ws.close_code is not None:
+                # A stalled server reads nothing (the client's close may sit unread behind its audio), so
+                # closing the simulator cuts the connection rather than waiting for a close handshake.
+                closed = asyncio.ensure_future(self.ws.wait_closed())
+                closing = asyncio.ensure_future(self.closing.wait())
+                await asyncio.wait(
+                    {closed, closing}, timeout=self.faults.stall_seconds, return_when=asyncio.FIRST_COMPLETED
+                )
+                for waiter in (closed, closing):
+                    waiter.cancel()
+                await asyncio.gather(closed, closing, return_exceptions=True)
+                if self.closing.is_set():
+                    self.closed_at = time.monotonic()
+                    self.ws.transport.abort()
+                if self.ws.close_code is not None or self.closing.is_set():
                     self.closed = True
                     return
             if number == self.faults.error_at_event:

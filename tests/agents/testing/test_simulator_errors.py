@@ -344,6 +344,23 @@ async def test_fault_stall_then_resume() -> None:
         assert (await client.next(limit=5))["type"] == "input_audio_buffer.cleared"
 
 
+async def test_closing_the_simulator_ends_a_stall_at_once() -> None:
+    # A stalled connection reads nothing, so a close handshake could never finish: aclose() cuts it.
+    sim = RealtimeSimulator(faults=Faults(stall_at_event=2, stall_seconds=60))
+    await sim.start()
+    try:
+        async with connect(sim) as client:
+            await client.send({"type": "input_audio_buffer.clear"})
+            await asyncio.sleep(0.1)  # the stall has begun
+            async with asyncio.timeout(3):  # the stall lasts 60 s; websockets' own close limit is 10 s
+                await sim.aclose()
+            with pytest.raises(ConnectionClosed):
+                await client.next(limit=5)
+    finally:
+        await sim.aclose()
+    assert len(sim.close_times) == 1
+
+
 async def test_fault_injected_error_then_close() -> None:
     error = {
         "type": "server_error",

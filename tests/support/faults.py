@@ -22,14 +22,14 @@ import math
 import os
 import threading
 import wave
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from rtvoice import RealtimeAgent, ServerVAD
-from rtvoice.testing import Faults, RealtimeSimulator, Say, ScriptedBrain
+from rtvoice.testing import BrainContext, EchoBrain, Faults, RealtimeSimulator, Say, Step
 from rtvoice.testing.phone_line import ulaw_from_pcm
 from rtvoice_gateway.call import CallSummary
 from rtvoice_gateway.call_control import dtmf_tones
@@ -40,9 +40,12 @@ from support.timing import seconds
 
 __all__ = [
     "APOLOGY",
+    "FAULTY_FROM",
+    "HEALTHY_FROM",
     "GREETING",
     "SPEED",
     "FaultRow",
+    "RowBrain",
     "Snapshot",
     "assert_nothing_left",
     "assert_valid_wavs",
@@ -67,13 +70,43 @@ def caller_speech(ms: int = 700, hz: float = 220.0) -> bytes:
     return ulaw_from_pcm(pcm)
 
 
+#: Who the faulty call is from (the healthy one is ``HEALTHY_FROM``): factories and brains tell them apart.
+HEALTHY_FROM, FAULTY_FROM = "+15550100000", "+15550100001"
+#: In the faulty call's instructions: the simulator's brain follows the row's script for it.
+FAULTY_MARK = "[faulty call]"
+
+
 def phone_agent(**options: object) -> Callable[[CallDetails], RealtimeAgent]:
-    """A factory of phone agents with server VAD (``options`` go to :class:`RealtimeAgent`)."""
+    """A factory of phone agents with server VAD; ``options`` go to the faulty call's :class:`RealtimeAgent`
+    only (the healthy call's agent is always the plain one)."""
 
     def factory(details: CallDetails) -> RealtimeAgent:
-        return RealtimeAgent(instructions="You answer the phone.", turn_detection=ServerVAD(), **options)  # type: ignore[arg-type]
+        faulty = details.from_number == FAULTY_FROM
+        instructions = "You answer the phone." + (f" {FAULTY_MARK}" if faulty else "")
+        return RealtimeAgent(
+            instructions=instructions,
+            turn_detection=ServerVAD(),
+            **(options if faulty else {}),  # type: ignore[arg-type]
+        )
 
     return factory
+
+
+class RowBrain:
+    """The simulator's brain for one session: the greeting, then for the faulty call the row's script
+    (one turn per response), then :class:`EchoBrain` (a function output is read back)."""
+
+    def __init__(self, greeting: str, script: Sequence[Step]) -> None:
+        self.greeting = greeting
+        self.script = list(script)
+        self.echo = EchoBrain()
+
+    def __call__(self, ctx: BrainContext) -> list[Step]:
+        if ctx.response_index == 0:
+            return [Say(self.greeting)]
+        if FAULTY_MARK in ctx.instructions and self.script and ctx.last_item_type != "function_call_output":
+            return [self.script.pop(0)]
+        return list(self.echo(ctx))
 
 
 def heard_apology(call: SimulatedCall) -> bool:
@@ -158,7 +191,7 @@ class FaultRow:
     async def dial(self, name: str, *, connect: bool = True, run: bool = True) -> SimulatedCall:
         """Dial a call (and open its stream and run it), waiting until its Realtime session is open."""
         sessions = len(self.sim.sessions)
-        call = self.live.call(speed=SPEED, from_number=f"+1555010{len(self.calls):04d}")
+        call = self.live.call(speed=SPEED, from_number=HEALTHY_FROM if name == "healthy" else FAULTY_FROM)
         self.calls[name] = call
         await call.dial()
         await wait_until(lambda: len(self.sim.sessions) > sessions, 5, f"{name}'s pre-warmed session")
@@ -210,10 +243,14 @@ async def fault_row(
     entry: Mapping[str, object] | None = None,
     settings: Mapping[str, object] | None = None,
     greeting: str = GREETING,
+    script: Sequence[Step] = (),
     recordings: int = 2,
     healthy_turn: bool = True,
 ) -> AsyncIterator[FaultRow]:
     """Run one row: the body dials the faulty call (and the healthy one, via :meth:`FaultRow.healthy`).
+
+    ``script``: what the faulty call's agent does after its greeting, one step per response (e.g. a
+    :class:`CallFunction`); ``factory``: default :func:`phone_agent`.
 
     On exit: the healthy call completes its turn and hangs up (``healthy_turn``), everything is closed, and
     nothing may be left behind; ``recordings`` valid WAV files must be in the recording folder.
@@ -225,7 +262,7 @@ async def fault_row(
     if faults.sessions is None:
         faults = Faults(**{**faults.__dict__, "sessions": frozenset({1})})
     sim = RealtimeSimulator(
-        brain_factory=lambda: ScriptedBrain([Say(greeting)]), synthesize=tone_voice, faults=faults
+        brain_factory=lambda: RowBrain(greeting, script), synthesize=tone_voice, faults=faults
     )
     async with (
         sim,

@@ -131,7 +131,13 @@ class Snapshot:
 
     @classmethod
     def take(cls) -> Snapshot:
-        return cls(frozenset(asyncio.all_tasks()), len(os.listdir("/proc/self/fd")), threading.active_count())
+        return cls(frozenset(asyncio.all_tasks()), len(os.listdir("/proc/self/fd")), _threads())
+
+
+def _threads() -> int:
+    """Threads, less the event loop's default executor (the loop's own, shut down with it: DNS look-ups of
+    HTTP clients start it; the project never submits work to it)."""
+    return sum(1 for t in threading.enumerate() if not t.name.startswith("asyncio_"))
 
 
 async def assert_nothing_left(before: Snapshot, *, slack_fds: int = 0) -> None:
@@ -145,15 +151,15 @@ async def assert_nothing_left(before: Snapshot, *, slack_fds: int = 0) -> None:
         await wait_until(
             lambda: not extra_tasks()
             and len(os.listdir("/proc/self/fd")) <= before.fds + slack_fds
-            and threading.active_count() <= before.threads,
+            and _threads() <= before.threads,
             3,
             "tasks, fds and threads to go",
         )
     left = extra_tasks()
-    assert not left, f"tasks left behind: {sorted(t.get_name() for t in left)}"
+    assert not left, f"tasks left behind: {sorted(f'{t.get_name()}: {t.get_coro()}' for t in left)}"
     fds = os.listdir("/proc/self/fd")
     assert len(fds) <= before.fds + slack_fds, f"{len(fds) - before.fds} file descriptors left open: {_fds(fds)}"
-    assert threading.active_count() <= before.threads, [t.name for t in threading.enumerate()]
+    assert _threads() <= before.threads, [t.name for t in threading.enumerate()]
 
 
 def _fds(fds: list[str]) -> list[str]:
@@ -246,6 +252,7 @@ async def fault_row(
     script: Sequence[Step] = (),
     recordings: int = 2,
     healthy_turn: bool = True,
+    before: Snapshot | None = None,
 ) -> AsyncIterator[FaultRow]:
     """Run one row: the body dials the faulty call (and the healthy one, via :meth:`FaultRow.healthy`).
 
@@ -253,9 +260,10 @@ async def fault_row(
     :class:`CallFunction`); ``factory``: default :func:`phone_agent`.
 
     On exit: the healthy call completes its turn and hangs up (``healthy_turn``), everything is closed, and
-    nothing may be left behind; ``recordings`` valid WAV files must be in the recording folder.
+    nothing may be left behind (compared with ``before``, default: now); ``recordings`` valid WAV files
+    must be in the recording folder.
     """
-    before = Snapshot.take()
+    before = before or Snapshot.take()
     folder = tmp_path / "recordings"
     folder.mkdir(exist_ok=True)
     faults = faults if faults is not None else Faults()

@@ -194,11 +194,21 @@ class FaultRow:
     runners: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     calls: dict[str, SimulatedCall] = field(default_factory=dict)
 
-    async def dial(self, name: str, *, connect: bool = True, run: bool = True) -> SimulatedCall:
-        """Dial a call (and open its stream and run it), waiting until its Realtime session is open."""
+    async def dial(
+        self,
+        name: str,
+        *,
+        connect: bool = True,
+        run: bool = True,
+        prepare: Callable[[SimulatedCall], None] | None = None,
+    ) -> SimulatedCall:
+        """Dial a call (and open its stream and run it), waiting until its Realtime session is open;
+        ``prepare`` gets the call before it is dialled (its ``call_sid`` is known)."""
         sessions = len(self.sim.sessions)
         call = self.live.call(speed=SPEED, from_number=HEALTHY_FROM if name == "healthy" else FAULTY_FROM)
         self.calls[name] = call
+        if prepare is not None:
+            prepare(call)
         await call.dial()
         await wait_until(lambda: len(self.sim.sessions) > sessions, 5, f"{name}'s pre-warmed session")
         if connect:
@@ -211,9 +221,11 @@ class FaultRow:
         """The healthy call: dial it first (its session is connection 0, which no fault targets)."""
         return await self.dial("healthy")
 
-    async def faulty(self, **how: bool) -> SimulatedCall:
+    async def faulty(
+        self, *, connect: bool = True, run: bool = True, prepare: Callable[[SimulatedCall], None] | None = None
+    ) -> SimulatedCall:
         """The call the fault hits (connection 1)."""
-        return await self.dial("faulty", **how)
+        return await self.dial("faulty", connect=connect, run=run, prepare=prepare)
 
     async def converse(self, name: str, *, answers: int = 1) -> None:
         """``name`` hears the greeting, then speaks and hears an answer, ``answers`` times."""

@@ -99,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--public-url", default=None, metavar="URL", help="the https:// origin the carrier reaches"
     )
+    serve.add_argument(
+        "--loop",
+        choices=["auto", "uvloop", "asyncio"],
+        default=None,
+        help="the event loop (default: EVENT_LOOP or auto: uvloop where installed)",
+    )
 
     dial = commands.add_parser(
         "dial",
@@ -212,6 +218,24 @@ async def _run_simulator(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve_on_its_loop(args: argparse.Namespace) -> int:
+    """``serve`` on the event loop EVENT_LOOP / ``--loop`` names (uvicorn's choice of loop factories)."""
+    from rtvoice_gateway.serve import event_loop_factory
+    from rtvoice_gateway.settings import Settings, SettingsError
+
+    try:
+        choice = Settings.from_env(event_loop=args.loop, host=args.host).event_loop
+        factory = event_loop_factory(choice)
+    except SettingsError as exc:
+        print(f"rtvoice-gateway serve: {exc}", file=sys.stderr)
+        return 2
+    except ImportError:
+        print("rtvoice-gateway serve: --loop uvloop: uvloop is not installed (pip install uvloop)", file=sys.stderr)
+        return 2
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(_run_serve(args))
+
+
 async def _run_serve(args: argparse.Namespace) -> int:
     from rtvoice_gateway.numbers import ConfigError
     from rtvoice_gateway.serve import running_gateway
@@ -219,7 +243,7 @@ async def _run_serve(args: argparse.Namespace) -> int:
 
     try:
         settings = Settings.from_env(
-            host=args.host, port=args.port, public_url=args.public_url, config=args.config
+            host=args.host, port=args.port, public_url=args.public_url, config=args.config, event_loop=args.loop
         )
     except SettingsError as exc:
         print(f"rtvoice-gateway serve: {exc}", file=sys.stderr)
@@ -295,7 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "simulator":
         return asyncio.run(_run_simulator(args))
     if args.command == "serve":
-        return asyncio.run(_run_serve(args))
+        return _serve_on_its_loop(args)
     if args.command == "dial":
         return asyncio.run(_run_dial(args))
     from rtvoice_gateway.demo import run_demo

@@ -11,6 +11,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -73,6 +74,11 @@ class Settings(BaseModel):
     host: str = Field(default="127.0.0.1", description="HOST to listen on")
     port: int = Field(default=8080, ge=0, le=65535, description="PORT (0 picks a free one)")
     config: Path | None = Field(default=None, description="NUMBERS_CONFIG: the per-number TOML file")
+    event_loop: Literal["auto", "uvloop", "asyncio"] = Field(
+        default="auto",
+        description="EVENT_LOOP: the event loop serve runs on (uvicorn's loop option): auto (uvloop where "
+        "installed), uvloop or asyncio",
+    )
 
     @field_validator("public_url")
     @classmethod
@@ -120,6 +126,7 @@ class Settings(BaseModel):
             "host": "HOST",
             "port": "PORT",
             "config": "NUMBERS_CONFIG",
+            "event_loop": "EVENT_LOOP",
         }
         values: dict[str, object] = {field: source[var] for field, var in names.items() if source.get(var)}
         values.update({key: value for key, value in overrides.items() if value is not None})

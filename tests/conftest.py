@@ -34,7 +34,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(autouse=True)
 def record_client_messages(request: pytest.FixtureRequest) -> Iterator[None]:
-    if request.node.get_closest_marker("sends_invalid_events") or request.node.get_closest_marker("leak_check"):
+    if request.node.get_closest_marker("sends_invalid_events") or request.node.get_closest_marker(
+        "leak_check"
+    ):
         yield
         return
 

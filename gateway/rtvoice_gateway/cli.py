@@ -230,7 +230,10 @@ def _serve_on_its_loop(args: argparse.Namespace) -> int:
         print(f"rtvoice-gateway serve: {exc}", file=sys.stderr)
         return 2
     except ImportError:
-        print("rtvoice-gateway serve: --loop uvloop: uvloop is not installed (pip install uvloop)", file=sys.stderr)
+        print(
+            "rtvoice-gateway serve: --loop uvloop: uvloop is not installed (pip install uvloop)",
+            file=sys.stderr,
+        )
         return 2
     with asyncio.Runner(loop_factory=factory) as runner:
         return runner.run(_run_serve(args))
@@ -243,7 +246,11 @@ async def _run_serve(args: argparse.Namespace) -> int:
 
     try:
         settings = Settings.from_env(
-            host=args.host, port=args.port, public_url=args.public_url, config=args.config, event_loop=args.loop
+            host=args.host,
+            port=args.port,
+            public_url=args.public_url,
+            config=args.config,
+            event_loop=args.loop,
         )
     except SettingsError as exc:
         print(f"rtvoice-gateway serve: {exc}", file=sys.stderr)

@@ -59,7 +59,9 @@ def event_loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop]:
     if choice == "uvloop":
         import uvloop  # noqa: F401 - a clear ImportError here rather than uvicorn's exit
 
-    factory: Callable[..., Callable[[], asyncio.AbstractEventLoop]] = import_from_string(LOOP_FACTORIES[choice])
+    factory: Callable[..., Callable[[], asyncio.AbstractEventLoop]] = import_from_string(
+        LOOP_FACTORIES[choice]
+    )
     return factory(use_subprocess=False)
 
 

@@ -21,8 +21,18 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("flag", "env", "module"), [("uvloop", None, "uvloop"), ("asyncio", None, "asyncio"), (None, "asyncio", "asyncio"), (None, None, "uvloop")])
-async def test_serve_answers_a_call_on_the_loop_it_was_given(flag: str | None, env: str | None, module: str) -> None:
+@pytest.mark.parametrize(
+    ("flag", "env", "module"),
+    [
+        ("uvloop", None, "uvloop"),
+        ("asyncio", None, "asyncio"),
+        (None, "asyncio", "asyncio"),
+        (None, None, "uvloop"),
+    ],
+)
+async def test_serve_answers_a_call_on_the_loop_it_was_given(
+    flag: str | None, env: str | None, module: str
+) -> None:
     """``--loop`` (or ``EVENT_LOOP``; default auto, which is uvloop as installed) picks the loop the process
     runs on, as its log says, and a call is answered on it (the caller hears the agent)."""
     args = ["--loop", flag] if flag else []
@@ -70,12 +80,19 @@ def test_uvloop_where_it_is_not_installed_is_one_line_and_exit_2() -> None:
         "from rtvoice_gateway.cli import main\n"
         "sys.exit(main(['serve', '--port', '0', '--loop', 'uvloop']))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], env=clean_env(), capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=clean_env(), capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 2
-    assert done.stderr.strip() == "rtvoice-gateway serve: --loop uvloop: uvloop is not installed (pip install uvloop)"
+    assert (
+        done.stderr.strip()
+        == "rtvoice-gateway serve: --loop uvloop: uvloop is not installed (pip install uvloop)"
+    )
 
 
-@pytest.mark.parametrize(("choice", "loop_type"), [("asyncio", "_UnixSelectorEventLoop"), ("uvloop", "Loop"), ("auto", "Loop")])
+@pytest.mark.parametrize(
+    ("choice", "loop_type"), [("asyncio", "_UnixSelectorEventLoop"), ("uvloop", "Loop"), ("auto", "Loop")]
+)
 def test_event_loop_factory_makes_the_loop_asked_for(choice: str, loop_type: str) -> None:
     loop = event_loop_factory(choice)()
     try:

@@ -35,7 +35,15 @@ from rtvoice_gateway.call import CallSummary
 from rtvoice_gateway.call_control import dtmf_tones
 from rtvoice_gateway.numbers import CallDetails
 from rtvoice_gateway.testing import SimulatedCall
-from support.gateway import LiveGateway, dominant_hz, live_gateway, quiet_spans, sounding, tone_voice, wait_until
+from support.gateway import (
+    LiveGateway,
+    dominant_hz,
+    live_gateway,
+    quiet_spans,
+    sounding,
+    tone_voice,
+    wait_until,
+)
 from support.timing import seconds
 
 __all__ = [
@@ -116,9 +124,10 @@ def heard_apology(call: SimulatedCall) -> bool:
         return False
     end = heard[-1] + 1
     tail = bytes(call.heard[max(0, end - 500 * 8) : end])
-    return len(sounding(call, end - 500 * 8, end)) > 8 * 450 and min(
-        abs(dominant_hz(tail) - hz) for hz in (770, 1336)
-    ) < 30
+    return (
+        len(sounding(call, end - 500 * 8, end)) > 8 * 450
+        and min(abs(dominant_hz(tail) - hz) for hz in (770, 1336)) < 30
+    )
 
 
 @dataclass(frozen=True)
@@ -149,16 +158,20 @@ async def assert_nothing_left(before: Snapshot, *, slack_fds: int = 0) -> None:
 
     with contextlib.suppress(AssertionError):
         await wait_until(
-            lambda: not extra_tasks()
-            and len(os.listdir("/proc/self/fd")) <= before.fds + slack_fds
-            and _threads() <= before.threads,
+            lambda: (
+                not extra_tasks()
+                and len(os.listdir("/proc/self/fd")) <= before.fds + slack_fds
+                and _threads() <= before.threads
+            ),
             3,
             "tasks, fds and threads to go",
         )
     left = extra_tasks()
     assert not left, f"tasks left behind: {sorted(f'{t.get_name()}: {t.get_coro()}' for t in left)}"
     fds = os.listdir("/proc/self/fd")
-    assert len(fds) <= before.fds + slack_fds, f"{len(fds) - before.fds} file descriptors left open: {_fds(fds)}"
+    assert len(fds) <= before.fds + slack_fds, (
+        f"{len(fds) - before.fds} file descriptors left open: {_fds(fds)}"
+    )
     assert _threads() <= before.threads, [t.name for t in threading.enumerate()]
 
 
@@ -222,7 +235,11 @@ class FaultRow:
         return await self.dial("healthy")
 
     async def faulty(
-        self, *, connect: bool = True, run: bool = True, prepare: Callable[[SimulatedCall], None] | None = None
+        self,
+        *,
+        connect: bool = True,
+        run: bool = True,
+        prepare: Callable[[SimulatedCall], None] | None = None,
     ) -> SimulatedCall:
         """The call the fault hits (connection 1)."""
         return await self.dial("faulty", connect=connect, run=run, prepare=prepare)
@@ -233,7 +250,7 @@ class FaultRow:
         await wait_until(lambda: quiet_spans(call, 1, quiet_ms=200), 15, f"{name}'s greeting")
         for k in range(answers):
             call.say(caller_speech())
-            await wait_until(lambda: quiet_spans(call, 2 + k, quiet_ms=200), 15, f"{name}'s answer {k + 1}")
+            await wait_until(_answered(call, 2 + k), 15, f"{name}'s answer {k + 1}")
 
     async def hang_up(self, name: str) -> None:
         """``name`` hangs up and its call ends."""
@@ -250,6 +267,10 @@ class FaultRow:
         """How the gateway says ``name``'s call ended (None while it runs)."""
         sid = self.calls[name].call_sid
         return next((s for s in self.live.gateway.finished if s.call_sid == sid), None)
+
+
+def _answered(call: SimulatedCall, spans: int) -> Callable[[], bool]:
+    return lambda: quiet_spans(call, spans, quiet_ms=200)
 
 
 @contextlib.asynccontextmanager

@@ -207,16 +207,18 @@ class SimulatedCall:
         self.twiml = parse_twiml(response.text)
         return self.twiml
 
-    async def connect(
-        self, *, stream_url: str | None = None, signature: str | None = None, start: bool = True
-    ) -> None:
+    async def connect(self, *, stream_url: str | None = None, signature: str | None = None) -> None:
         """Open the media stream of the TwiML (or ``stream_url``) and send ``connected`` and ``start``.
 
         The URL's origin is replaced by ``base_url``'s (the TwiML names the public ``wss://`` origin);
-        the upgrade is signed over the URL exactly as the TwiML gave it, as Twilio does. With
-        ``start=False`` only ``connected`` is sent (tests of messages before ``start``): call
-        :meth:`send_start` later.
+        the upgrade is signed over the URL exactly as the TwiML gave it, as Twilio does.
         """
+        await self.open_stream(stream_url=stream_url, signature=signature)
+        await self.send_start()
+
+    async def open_stream(self, *, stream_url: str | None = None, signature: str | None = None) -> None:
+        """:meth:`connect` without ``start``: only ``connected`` is sent (tests of messages before
+        ``start``); call :meth:`send_start` later."""
         url = stream_url or (self.twiml.stream_url if self.twiml else None)
         if url is None:
             raise ValueError("no stream URL: the TwiML has no <Connect><Stream>")
@@ -225,11 +227,9 @@ class SimulatedCall:
             headers["X-Twilio-Signature"] = signature or twilio_signature(self.auth_token or "", url)
         self._ws = await connect(self._local(url), additional_headers=headers, max_size=2**20)
         await self._send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
-        if start:
-            await self.send_start()
 
     async def send_start(self) -> None:
-        """Send ``start`` (done by :meth:`connect` unless it was told not to)."""
+        """Send ``start`` (:meth:`connect` does; after :meth:`open_stream`, the test does)."""
         parameters = self.twiml.parameters if self.twiml else {}
         await self._send(
             {

@@ -65,7 +65,7 @@ class Footprint:
     def take(cls, calls: int) -> Footprint:
         # The standard library's URL caches are bounded (128 entries) but every call has new URLs (its
         # stream token): emptied here, they cannot pass for a leak while they fill.
-        urllib.parse.clear_cache()
+        urllib.parse.clear_cache()  # type: ignore[attr-defined]  # in the module, not in typeshed
         gc.collect()
         objects = gc.get_objects()
         by_type = collections.Counter(type(o).__qualname__ for o in objects)
@@ -108,7 +108,7 @@ async def _one_call(base_url: str, gateway: Gateway, speed: float, done_before: 
     await call.connect()
     runner = asyncio.create_task(call.run(), name="leak-caller")
     try:
-        while not _heard_greeting(call):  # noqa: ASYNC110 - the simulated call's state
+        while not _heard_greeting(call):
             if runner.done():
                 raise RuntimeError("the call ended before the greeting was heard")
             await asyncio.sleep(0.005)

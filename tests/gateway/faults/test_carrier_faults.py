@@ -71,8 +71,12 @@ def bad_messages(call: SimulatedCall) -> dict[str, str | bytes]:
     return {
         "malformed": "{not json",
         "binary_frame": b"\x00\x01 a binary frame",
-        "bad_base64": json.dumps({"event": "media", "streamSid": sid, "media": {"payload": "!!not base64!!"}}),
-        "wrong_stream": json.dumps({"event": "media", "streamSid": "MZ" + "0" * 32, "media": {"payload": "//8="}}),
+        "bad_base64": json.dumps(
+            {"event": "media", "streamSid": sid, "media": {"payload": "!!not base64!!"}}
+        ),
+        "wrong_stream": json.dumps(
+            {"event": "media", "streamSid": "MZ" + "0" * 32, "media": {"payload": "//8="}}
+        ),
         "too_large": json.dumps({"event": "media", "streamSid": sid, "media": {"payload": "A" * 8000}}),
     }
 
@@ -110,7 +114,9 @@ async def test_message_over_the_websocket_limit_ends_only_that_call(tmp_path: Pa
         await row.healthy()
         call = await row.faulty()
         await wait_until(lambda: bool(sounding(call)), 15, "the greeting to start")
-        await call.send_raw(json.dumps({"event": "media", "streamSid": call.stream_sid, "media": {"payload": "A" * 100_000}}))
+        await call.send_raw(
+            json.dumps({"event": "media", "streamSid": call.stream_sid, "media": {"payload": "A" * 100_000}})
+        )
         await row.ended("faulty")
         summary = row.summary("faulty")
         assert summary is not None and summary.ended_by == "caller" and summary.line_end == "disconnect"
@@ -123,7 +129,7 @@ async def test_media_before_start_is_refused_and_the_call_starts_normally(tmp_pa
     async with fault_row(tmp_path) as row:
         await row.healthy()
         call = await row.faulty(connect=False)
-        await call.connect(start=False)
+        await call.open_stream()
         payload = base64.b64encode(b"\xff" * 160).decode()
         media = {"event": "media", "streamSid": call.stream_sid, "media": {"payload": payload}}
         for _ in range(3):

@@ -67,6 +67,8 @@ __all__ = [
 SPEED = 4.0
 #: What the agent says first (a 300 Hz ``tone_voice``, about 1.7 s of audio).
 GREETING = "Hello, thanks for calling Luigi's."
+#: What the agent says after a tool's output.
+AFTER_TOOL = "Thanks for waiting."
 #: The gateway's apology: 500 ms of DTMF 5 (770 + 1336 Hz), unlike any agent voice.
 APOLOGY = dtmf_tones("5" * 5, tone_ms=100, gap_ms=0)
 
@@ -102,7 +104,8 @@ def phone_agent(**options: object) -> Callable[[CallDetails], RealtimeAgent]:
 
 class RowBrain:
     """The simulator's brain for one session: the greeting, then for the faulty call the row's script
-    (one turn per response), then :class:`EchoBrain` (a function output is read back)."""
+    (one turn per response), then :class:`EchoBrain`; after a function output a short fixed answer (reading
+    a long error text back would take seconds of tone; tests read the output from the simulator)."""
 
     def __init__(self, greeting: str, script: Sequence[Step]) -> None:
         self.greeting = greeting
@@ -112,7 +115,9 @@ class RowBrain:
     def __call__(self, ctx: BrainContext) -> list[Step]:
         if ctx.response_index == 0:
             return [Say(self.greeting)]
-        if FAULTY_MARK in ctx.instructions and self.script and ctx.last_item_type != "function_call_output":
+        if ctx.last_item_type == "function_call_output":
+            return [Say(AFTER_TOOL)]
+        if FAULTY_MARK in ctx.instructions and self.script:
             return [self.script.pop(0)]
         return list(self.echo(ctx))
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import math
 import os
 import threading
@@ -306,7 +307,7 @@ async def fault_row(
     folder.mkdir(exist_ok=True)
     faults = faults if faults is not None else Faults()
     if faults.sessions is None:
-        faults = Faults(**{**faults.__dict__, "sessions": frozenset({1})})
+        faults = dataclasses.replace(faults, sessions=frozenset({1}))
     sim = RealtimeSimulator(
         brain_factory=lambda: RowBrain(greeting, script), synthesize=tone_voice, faults=faults
     )

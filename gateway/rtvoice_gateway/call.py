@@ -41,7 +41,7 @@ log = logging.getLogger("rtvoice_gateway.call")
 START_TIMEOUT_S = 10.0
 #: How long the apology may take to play before the line is closed anyway.
 APOLOGY_LIMIT_S = 8.0
-UPSTREAM_LOST = ("upstream_closed", "upstream_error", "error")
+UPSTREAM_LOST = ("upstream_closed", "upstream_error", "upstream_timeout", "error")
 #: With ``dtmf = "model"``: the pause after a key that ends an entry (``#`` ends it at once).
 DTMF_PAUSE_S = 1.0
 #: At a drain: how long the agent's reply in progress may take to finish before the goodbye.

@@ -119,6 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="on SIGTERM, how long live calls may go on before they hear a goodbye and are hung up "
         "(default: DRAIN_GRACE_SECONDS or 30; a second signal ends at once)",
     )
+    serve.add_argument(
+        "--loop",
+        choices=["auto", "uvloop", "asyncio"],
+        default=None,
+        help="the event loop (default: EVENT_LOOP or auto: uvloop where installed)",
+    )
 
     dial = commands.add_parser(
         "dial",
@@ -260,6 +266,27 @@ async def _run_simulator(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve_on_its_loop(args: argparse.Namespace) -> int:
+    """``serve`` on the event loop EVENT_LOOP / ``--loop`` names (uvicorn's choice of loop factories)."""
+    from rtvoice_gateway.serve import event_loop_factory
+    from rtvoice_gateway.settings import Settings, SettingsError
+
+    try:
+        choice = Settings.from_env(event_loop=args.loop, host=args.host).event_loop
+        factory = event_loop_factory(choice)
+    except SettingsError as exc:
+        print(f"rtvoice-gateway serve: {exc}", file=sys.stderr)
+        return 2
+    except ImportError:
+        print(
+            "rtvoice-gateway serve: --loop uvloop: uvloop is not installed (pip install uvloop)",
+            file=sys.stderr,
+        )
+        return 2
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(_run_serve(args))
+
+
 async def _run_serve(args: argparse.Namespace) -> int:
     from rtvoice_gateway.numbers import ConfigError
     from rtvoice_gateway.serve import drain_or_abort, running_gateway
@@ -267,7 +294,11 @@ async def _run_serve(args: argparse.Namespace) -> int:
 
     try:
         settings = Settings.from_env(
-            host=args.host, port=args.port, public_url=args.public_url, config=args.config
+            host=args.host,
+            port=args.port,
+            public_url=args.public_url,
+            config=args.config,
+            event_loop=args.loop,
         )
     except SettingsError as exc:
         print(f"rtvoice-gateway serve: {exc}", file=sys.stderr)
@@ -372,7 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "simulator":
         return asyncio.run(_run_simulator(args))
     if args.command == "serve":
-        return asyncio.run(_run_serve(args))
+        return _serve_on_its_loop(args)
     if args.command == "dial":
         return asyncio.run(_run_dial(args))
     if args.command == "call":

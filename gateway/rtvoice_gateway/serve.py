@@ -11,9 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from uvicorn.config import LOOP_FACTORIES
+from uvicorn.importer import import_from_string
 
 from rtvoice import OpenAIProvider, RealtimeProvider
 from rtvoice.testing import Brain, RealtimeSimulator, Timing, speech
@@ -28,6 +31,7 @@ __all__ = [
     "DEFAULT_AGENT",
     "RunningGateway",
     "drain_or_abort",
+    "event_loop_factory",
     "load_config",
     "render_apology",
     "running_gateway",
@@ -44,6 +48,22 @@ def render_apology(text: str = APOLOGY) -> bytes:
     """``text`` as 8 kHz μ-law, spoken by espeak-ng (a tone where it is missing): played on upstream loss."""
     pcm = speech.trim_silence(speech.synthesize(text), sample_rate=24000)
     return ulaw_from_pcm(pcm)
+
+
+def event_loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    """The loop ``serve`` runs on, as uvicorn's ``loop`` option picks it: ``auto`` (uvloop where installed,
+    else asyncio), ``uvloop`` or ``asyncio``.
+
+    Raises:
+        ImportError: ``uvloop`` was asked for and is not installed.
+    """
+    if choice == "uvloop":
+        import uvloop  # noqa: F401 - a clear ImportError here rather than uvicorn's exit
+
+    factory: Callable[..., Callable[[], asyncio.AbstractEventLoop]] = import_from_string(
+        LOOP_FACTORIES[choice]
+    )
+    return factory(use_subprocess=False)
 
 
 def load_config(path: Path | None) -> tuple[NumberConfig, dict[str, AgentFactory]]:
@@ -143,9 +163,11 @@ async def running_gateway(
             lifespan="on",
             ws_max_size=settings.max_message_bytes,
             log_level="warning",
+            loop=settings.event_loop,  # the loop itself is made by the host (see event_loop_factory)
         )
         await server.start()
         stack.push_async_callback(server.aclose)
+        log.info("serving on the %s event loop", type(asyncio.get_running_loop()).__module__.split(".")[0])
         yield RunningGateway(gateway, server, simulator)
 
 

@@ -11,6 +11,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -104,6 +105,11 @@ class Settings(BaseModel):
         "shared by replicas (single use across them; a stream may reach another replica than its webhook); "
         "unset: in this process only",
     )
+    event_loop: Literal["auto", "uvloop", "asyncio"] = Field(
+        default="auto",
+        description="EVENT_LOOP: the event loop serve runs on (uvicorn's loop option): auto (uvloop where "
+        "installed), uvloop or asyncio",
+    )
 
     @field_validator("public_url")
     @classmethod
@@ -175,6 +181,7 @@ class Settings(BaseModel):
             "drain_grace_s": "DRAIN_GRACE_SECONDS",
             "drain_goodbye": "DRAIN_GOODBYE",
             "redis_url": "REDIS_URL",
+            "event_loop": "EVENT_LOOP",
         }
         values: dict[str, object] = {field: source[var] for field, var in names.items() if source.get(var)}
         values.update({key: value for key, value in overrides.items() if value is not None})

@@ -401,6 +401,9 @@ class SimulatedCall:
                 await self._handle(message)
         except ConnectionClosed as exc:
             self.close_code = exc.rcvd.code if exc.rcvd is not None else None
+        else:  # a normal close (1000, 1001) ends the iteration without an exception
+            rcvd = ws.protocol.close_rcvd
+            self.close_code = rcvd.code if rcvd is not None else None
         if self.closed_by is None and not self._stop_sent:
             self.closed_by = "gateway"
 

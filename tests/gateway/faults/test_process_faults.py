@@ -81,6 +81,8 @@ async def sigterm_mid_call() -> tuple[SimulatedCall, int, str]:
         "serve",
         "--port",
         "0",
+        "--drain-grace",
+        "0",
         env=clean_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -96,7 +98,7 @@ async def sigterm_mid_call() -> tuple[SimulatedCall, int, str]:
         runner = asyncio.create_task(call.run())
         await wait_until(lambda: call.first_audio_at is not None, 20, "the agent's first audio")
         server.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(seconds(15)):
+        async with asyncio.timeout(seconds(40)):  # the reply in progress plays to its end first
             await runner
             code = await server.wait()
         stderr = (await server.stderr.read()).decode()
@@ -109,11 +111,11 @@ async def sigterm_mid_call() -> tuple[SimulatedCall, int, str]:
 
 @pytest.mark.slow
 async def test_sigterm_mid_call() -> None:
-    """``rtvoice-gateway serve`` gets SIGTERM while a call is in progress: the call's media stream is closed
-    by the gateway with a WebSocket close frame (uvicorn's 1012 today, not a reset), the call ends through
-    its normal path (``call ended by ...`` is logged: agent stopped, upstream closed) and the process exits
-    with status 0 and no traceback, promptly. (Graceful drain, letting calls finish first, is a separate
-    feature; this row holds with or without it.)"""
+    """``rtvoice-gateway serve --drain-grace 0`` gets SIGTERM while a call is in progress: the drain lets
+    the agent's reply finish, plays the goodbye and ends the call from the gateway's side with a close
+    frame (not a reset); the call ends through its normal path (``call ended by ...`` is logged) and the
+    process exits with status 0 and no traceback. (tests/gateway/test_serve_drain.py covers a drain with a
+    grace and two calls.)"""
     call, code, stderr = await sigterm_mid_call()
     assert call.closed_by == "gateway"
     assert call.close_code is not None, "the gateway reset the stream instead of closing it"

@@ -6,6 +6,7 @@ Subcommands:
 * ``dial``: a local softphone (a WAV file or the microphone) calling a gateway over loopback.
 * ``simulator``: run the offline Realtime API simulator until SIGINT/SIGTERM.
 * ``demo``: a scripted phone call through the gateway, on the embedded simulator (or OpenAI with a key).
+* ``loadtest``: N concurrent simulated calls through a ``serve`` process; a report (see docs/benchmarks.md).
 
 Global options: ``--version``; ``--log-level LEVEL`` renders every log line of the process (the
 library's included) through structlog on stderr, with the call's bound fields (see ``docs/logging.md``).
@@ -178,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --wav: the caller left, the agent right (default: a mono mix)",
     )
     demo.add_argument("--quiet", action="store_true", help="print only the transcript")
+    from rtvoice_gateway.loadtest import add_parser as add_loadtest_parser
+
+    add_loadtest_parser(commands)
     return parser
 
 
@@ -298,6 +302,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_run_serve(args))
     if args.command == "dial":
         return asyncio.run(_run_dial(args))
+    if args.command == "loadtest":
+        from rtvoice_gateway.loadtest import run as run_loadtest
+
+        return run_loadtest(args, None if argv is None else list(argv))
     from rtvoice_gateway.demo import run_demo
 
     with contextlib.suppress(KeyboardInterrupt):

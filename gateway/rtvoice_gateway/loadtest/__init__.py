@@ -10,7 +10,6 @@ or the floor bridge of :mod:`.bridge`, on the loop :mod:`.launch` picks) and, in
 from __future__ import annotations
 
 import argparse
-import asyncio
 import shlex
 import sys
 from collections.abc import Callable
@@ -86,11 +85,15 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--limit-ms", type=float, default=20.0, help="stop ramping when a p99 exceeds this (default: 20)"
     )
+    parser.add_argument(
+        "--keep-going", action="store_true", help="run every step, even after a p99 broke --limit-ms"
+    )
     parser.add_argument("--no-recording", action="store_true", help="do not record calls in the gateway")
 
 
 def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     """Run the ``loadtest`` command; bad input is one line on stderr and exit code 2."""
+    from rtvoice_gateway.loadtest.launch import run_fast
     from rtvoice_gateway.loadtest.runner import LoadOptions, LoadTestError, run_loadtest
 
     if not 0.5 <= args.seconds <= 3600:
@@ -119,13 +122,14 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         modes=args.systems,
         limit_ms=args.limit_ms,
         recording=not args.no_recording,
+        keep_going=args.keep_going,
     )
 
     def write(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
     try:
-        asyncio.run(run_loadtest(options, write))
+        run_fast(run_loadtest(options, write))
     except LoadTestError as exc:
         print(f"rtvoice-gateway loadtest: {exc}", file=sys.stderr)
         return 1

@@ -66,6 +66,8 @@ class Process:
     window_s: float
     rss_idle_mib: float
     rss_loaded_mib: float
+    driver_cpu_s: float = math.nan
+    upstream_cpu_s: float = math.nan
 
 
 @dataclass
@@ -95,6 +97,10 @@ class RunResult:
     rss_idle_mib: float
     rss_loaded_mib: float
     violations: int
+    driver_cpu_percent: float = math.nan
+    """The callers' process (the load generator), % of one core over the window."""
+    upstream_cpu_percent: float = math.nan
+    """The Realtime simulator's process, % of one core."""
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -195,6 +201,10 @@ def analyse(
         rss_idle_mib=process.rss_idle_mib,
         rss_loaded_mib=process.rss_loaded_mib,
         violations=sum(c.violations for c in calls),
+        driver_cpu_percent=process.driver_cpu_s * 100 / process.window_s if process.window_s else math.nan,
+        upstream_cpu_percent=process.upstream_cpu_s * 100 / process.window_s
+        if process.window_s
+        else math.nan,
         notes=notes,
     )
 

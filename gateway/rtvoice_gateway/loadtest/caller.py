@@ -135,7 +135,7 @@ async def _until(condition: Any, limit_s: float) -> bool:
     while time.monotonic() < deadline:
         if condition():
             return True
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.05)
     return bool(condition())
 
 

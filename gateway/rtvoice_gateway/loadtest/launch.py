@@ -10,8 +10,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
-__all__ = ["LOOPS", "main", "use_loop"]
+T = TypeVar("T")
+
+__all__ = ["LOOPS", "main", "run_fast", "use_loop"]
 
 LOOPS = ("asyncio", "uvloop")
 
@@ -22,6 +26,16 @@ def use_loop(name: str) -> None:
         import uvloop
 
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def run_fast(main: Coroutine[Any, Any, T]) -> T:
+    """Run a load generator's ``main`` on uvloop when it is installed (less CPU per message), else
+    asyncio; the process-wide policy is left alone."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -149,8 +149,8 @@ def render_markdown(
         "| system | loop | calls (up) | inbound p50 / p99 / max ms | outbound p50 / p99 / max ms "
         "| lost in / out | late in / out | reordered | playout gaps > 10 ms (longest ms) "
         "| first audio p50 / p99 ms | response p50 / p99 ms | talk-over p50 / p99 ms (barge-ins) "
-        "| tool calls | CPU ms per call-s | CPU % | MiB per call |",
-        "|" + "---|" * 16,
+        "| tool calls | CPU ms per call-s | CPU % | MiB per call | load generator CPU % (callers / simulator) |",
+        "|" + "---|" * 17,
     ]
     for r in sorted(
         results, key=lambda r: (r.loop, r.calls, list(MODES).index(r.mode) if r.mode in MODES else 9)
@@ -165,7 +165,8 @@ def render_markdown(
             f"| {_f(r.first_audio.p50, 0)} / {_f(r.first_audio.p99, 0)} "
             f"| {_f(r.response.p50, 0)} / {_f(r.response.p99, 0)} "
             f"| {_f(r.talk_over.p50, 0)} / {_f(r.talk_over.p99, 0)} ({r.barge_ins}) "
-            f"| {r.tool_calls} | {_f(r.cpu_ms_per_call_s, 2)} | {_f(r.cpu_percent, 0)} | {_f(r.mib_per_call, 3)} |"
+            f"| {r.tool_calls} | {_f(r.cpu_ms_per_call_s, 2)} | {_f(r.cpu_percent, 0)} | {_f(r.mib_per_call, 3)} "
+            f"| {_f(r.driver_cpu_percent, 0)} / {_f(r.upstream_cpu_percent, 0)} |"
         )
     notes = [f"{r.label}, {r.loop}, {r.calls} calls: {n}" for r in results for n in r.notes]
     if notes:

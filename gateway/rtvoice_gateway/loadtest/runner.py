@@ -37,6 +37,8 @@ ARRIVALS_PER_S = 25.0
 WARMUP_S = 3.0
 TAIL_S = 1.5
 START_LIMIT_S = 60.0
+#: A load generator process above this share of a core delays what it stamps.
+SATURATED_PERCENT = 80.0
 
 
 class LoadTestError(RuntimeError):
@@ -55,6 +57,7 @@ class LoadOptions:
     modes: tuple[str, ...] = tuple(MODES)
     limit_ms: float = 20.0
     recording: bool = True
+    keep_going: bool = False
 
 
 def cpu_seconds(pid: int) -> float:
@@ -205,6 +208,7 @@ async def _run(
         for outcome in started:
             if isinstance(outcome, BaseException):
                 raise outcome
+        sim_pid = cast(tuple[int, str], started[0])[0]
         pid, url = cast(tuple[int, str], started[1])
         for call in calls:
             call.base_url = call.public_url = url
@@ -229,8 +233,10 @@ async def _run(
                 await asyncio.sleep(0.1)
             await asyncio.sleep(WARMUP_S)
             cpu0, t0 = cpu_seconds(pid), time.monotonic()
+            driver0, sim0 = time.process_time(), cpu_seconds(sim_pid)
             await asyncio.sleep(options.seconds)
             cpu1, t1 = cpu_seconds(pid), time.monotonic()
+            driver1, sim1 = time.process_time(), cpu_seconds(sim_pid)
             rss_loaded = rss_mib(pid)
             await asyncio.sleep(TAIL_S)
             stop.set()
@@ -275,10 +281,19 @@ async def _run(
         calls=data,
         sessions=sessions,
         window=(t0, t1),
-        process=Process(cpu1 - cpu0, t1 - t0, rss_idle, rss_loaded),
+        process=Process(cpu1 - cpu0, t1 - t0, rss_idle, rss_loaded, driver1 - driver0, sim1 - sim0),
     )
     if raw["syntheses_during_run"]:
         result.notes.append(f"the simulator synthesised {raw['syntheses_during_run']} replies during the run")
+    for name, share in (
+        ("callers' process", result.driver_cpu_percent),
+        ("simulator", result.upstream_cpu_percent),
+    ):
+        if share > SATURATED_PERCENT:
+            result.notes.append(
+                f"the load generator was near its limit ({name} at {share:.0f}% of a core): "
+                "latencies are an upper bound"
+            )
     if failures:
         result.notes.append(f"{len(failures)} call(s) failed, first: {failures[0]}")
     return result
@@ -318,7 +333,7 @@ async def run_loadtest(options: LoadOptions, write: Callable[[str], None]) -> li
                         )
                 step = [r for r in results if r.calls == n and r.mode == "transcode"]
                 broken = [r for r in step if r.worst_p99_ms > options.limit_ms or r.calls_up < r.calls]
-                if broken and n != options.calls[-1]:
+                if broken and n != options.calls[-1] and not options.keep_going:
                     r = broken[0]
                     stopped = (
                         f"at {n} calls ({r.loop}) the transcoding gateway's p99 was {r.worst_p99_ms:.1f} ms "

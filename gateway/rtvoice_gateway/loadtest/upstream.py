@@ -34,6 +34,7 @@ from rtvoice.testing import RealtimeSimulator, Timing
 from rtvoice.testing.session import SimulatedSession
 from rtvoice_gateway.loadtest.agent import OPENING_HOURS
 from rtvoice_gateway.loadtest.caller import LINES
+from rtvoice_gateway.loadtest.launch import run_fast
 from rtvoice_gateway.loadtest.stats import read_tag
 
 __all__ = ["CALLER", "MeasuringSimulator", "SessionLog"]
@@ -180,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--records", type=Path, required=True)
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args(argv)
-    return asyncio.run(_serve(args.records, args.port))
+    return run_fast(_serve(args.records, args.port))
 
 
 if __name__ == "__main__":

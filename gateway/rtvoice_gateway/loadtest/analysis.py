@@ -101,6 +101,8 @@ class RunResult:
     """The callers' process (the load generator), % of one core over the window."""
     upstream_cpu_percent: float = math.nan
     """The Realtime simulator's process, % of one core."""
+    machine_busy_percent: float = math.nan
+    """Every CPU of the machine, % busy over the window (other work included)."""
     notes: list[str] = field(default_factory=list)
 
     @property

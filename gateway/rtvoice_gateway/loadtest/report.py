@@ -139,6 +139,15 @@ def render_markdown(
         "between the rows of one step (same moment, same load, same loop) are what to read.",
         "",
     ]
+    busy = [r.machine_busy_percent for r in results if not math.isnan(r.machine_busy_percent)]
+    if busy:
+        out += [
+            f"The machine's CPUs were {min(busy):.0f}–{max(busy):.0f}% busy during the windows (every process, "
+            "other work included; the column *machine busy %*). Where they were near 100%, every process "
+            "waited for a CPU and the latencies measure the machine, not the code: read the figures of "
+            "runs whose machine was not saturated, and the ratios to the floor.",
+            "",
+        ]
     if stopped_early:
         out += [f"The ramp stopped early: {stopped_early}.", ""]
     out += ["## Targets", "", "| target | measured | met |", "|---|---|---|"]
@@ -149,8 +158,8 @@ def render_markdown(
         "| system | loop | calls (up) | inbound p50 / p99 / max ms | outbound p50 / p99 / max ms "
         "| lost in / out | late in / out | reordered | playout gaps > 10 ms (longest ms) "
         "| first audio p50 / p99 ms | response p50 / p99 ms | talk-over p50 / p99 ms (barge-ins) "
-        "| tool calls | CPU ms per call-s | CPU % | MiB per call | load generator CPU % (callers / simulator) |",
-        "|" + "---|" * 17,
+        "| tool calls | CPU ms per call-s | CPU % | MiB per call | load generator CPU % (callers / simulator) | machine busy % |",
+        "|" + "---|" * 18,
     ]
     for r in sorted(
         results, key=lambda r: (r.loop, r.calls, list(MODES).index(r.mode) if r.mode in MODES else 9)
@@ -166,7 +175,7 @@ def render_markdown(
             f"| {_f(r.response.p50, 0)} / {_f(r.response.p99, 0)} "
             f"| {_f(r.talk_over.p50, 0)} / {_f(r.talk_over.p99, 0)} ({r.barge_ins}) "
             f"| {r.tool_calls} | {_f(r.cpu_ms_per_call_s, 2)} | {_f(r.cpu_percent, 0)} | {_f(r.mib_per_call, 3)} "
-            f"| {_f(r.driver_cpu_percent, 0)} / {_f(r.upstream_cpu_percent, 0)} |"
+            f"| {_f(r.driver_cpu_percent, 0)} / {_f(r.upstream_cpu_percent, 0)} | {_f(r.machine_busy_percent, 0)} |"
         )
     notes = [f"{r.label}, {r.loop}, {r.calls} calls: {n}" for r in results for n in r.notes]
     if notes:
@@ -225,7 +234,7 @@ def plot(results: Sequence[RunResult], folder: Path) -> list[Path]:
         return sorted((r for r in results if r.mode == mode and r.loop == loop), key=lambda r: r.calls)
 
     paths = []
-    fig = Figure(figsize=(12, 4.5))
+    fig = Figure(figsize=(12, 6.5), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)
     for ax, direction in zip(axes, ("inbound", "outbound"), strict=True):
         for mode, loop in series:
@@ -244,16 +253,16 @@ def plot(results: Sequence[RunResult], folder: Path) -> list[Path]:
             )
         ax.axhline(10, color="grey", linestyle="--", linewidth=0.8)
         ax.axhline(20, color="red", linestyle="--", linewidth=0.8)
+        ax.set_yscale("log")
         ax.set_title(f"{direction}: added latency per frame")
         ax.set_xlabel("concurrent calls")
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("ms")
-    axes[1].legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
+    axes[0].set_ylabel("ms (log scale; dashed: 10 and 20 ms)")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=3, fontsize=7)
     paths.append(folder / PLOTS[0])
     fig.savefig(paths[-1], dpi=110)
 
-    fig = Figure(figsize=(12, 4.5))
+    fig = Figure(figsize=(12, 5.5), layout="constrained")
     axes = fig.subplots(1, 2)
     for mode, loop in series:
         runs = line(mode, loop)
@@ -266,8 +275,7 @@ def plot(results: Sequence[RunResult], folder: Path) -> list[Path]:
     for ax in axes:
         ax.set_xlabel("concurrent calls")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=3, fontsize=7)
     paths.append(folder / PLOTS[1])
     fig.savefig(paths[-1], dpi=110)
     return paths

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import os
 import platform
 import shutil
@@ -64,6 +65,13 @@ def cpu_seconds(pid: int) -> float:
     """User plus system CPU time of a process (every thread)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of every CPU of the machine so far (``/proc/stat``)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
 
 
 def rss_mib(pid: int) -> float:
@@ -233,10 +241,10 @@ async def _run(
                 await asyncio.sleep(0.1)
             await asyncio.sleep(WARMUP_S)
             cpu0, t0 = cpu_seconds(pid), time.monotonic()
-            driver0, sim0 = time.process_time(), cpu_seconds(sim_pid)
+            driver0, sim0, box0 = time.process_time(), cpu_seconds(sim_pid), machine_ticks()
             await asyncio.sleep(options.seconds)
             cpu1, t1 = cpu_seconds(pid), time.monotonic()
-            driver1, sim1 = time.process_time(), cpu_seconds(sim_pid)
+            driver1, sim1, box1 = time.process_time(), cpu_seconds(sim_pid), machine_ticks()
             rss_loaded = rss_mib(pid)
             await asyncio.sleep(TAIL_S)
             stop.set()
@@ -285,6 +293,13 @@ async def _run(
     )
     if raw["syntheses_during_run"]:
         result.notes.append(f"the simulator synthesised {raw['syntheses_during_run']} replies during the run")
+    busy, total = box1[0] - box0[0], box1[1] - box0[1]
+    result.machine_busy_percent = busy * 100 / total if total else math.nan
+    if result.machine_busy_percent > SATURATED_PERCENT:
+        result.notes.append(
+            f"the machine's CPUs were {result.machine_busy_percent:.0f}% busy (every process, other work "
+            "included): the system under test waited for a CPU, so its latencies are the machine's"
+        )
     for name, share in (
         ("callers' process", result.driver_cpu_percent),
         ("simulator", result.upstream_cpu_percent),

@@ -114,7 +114,14 @@ def free_port() -> int:
 
 
 def _env(**extra: str) -> dict[str, str]:
-    drop = ("TWILIO_AUTH_TOKEN", "PUBLIC_URL", "NUMBERS_CONFIG", "OPENAI_API_KEY", "OPENAI_BASE_URL")
+    drop = (
+        "TWILIO_AUTH_TOKEN",
+        "PUBLIC_URL",
+        "NUMBERS_CONFIG",
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "EVENT_LOOP",
+    )
     env = {k: v for k, v in os.environ.items() if k not in drop}
     env.update(extra)
     return env
@@ -203,7 +210,10 @@ async def _run(
     else:
         config = _config(work, mode, options.recording)
         command = [*launch, "--", "--log-level", "WARNING", "serve", "--port", "0", "--config", str(config)]
-        env = _env(OPENAI_API_KEY="sk-loadtest", OPENAI_BASE_URL=sim_url.replace("ws://", "http://"))
+        # EVENT_LOOP: for a serve that picks its loop itself (``serve --loop``); the launcher's policy otherwise.
+        env = _env(
+            OPENAI_API_KEY="sk-loadtest", OPENAI_BASE_URL=sim_url.replace("ws://", "http://"), EVENT_LOOP=loop
+        )
     calls = [TimedCall("http://placeholder", from_number=f"+1555{index:07d}") for index in range(n)]
     ended: dict[int, float] = {}
     async with contextlib.AsyncExitStack() as stack:

@@ -7,6 +7,7 @@ Subcommands:
 * ``simulator``: run the offline Realtime API simulator until SIGINT/SIGTERM.
 * ``demo``: a scripted phone call through the gateway, on the embedded simulator (or OpenAI with a key).
 * ``call``: place an outbound call through a running gateway (``POST /calls``; prints the CallSid).
+* ``loadtest``: N concurrent simulated calls through a ``serve`` process; a report (see docs/benchmarks.md).
 
 Global options: ``--version``; ``--log-level LEVEL`` renders every log line of the process (the
 library's included) through structlog on stderr, with the call's bound fields (see ``docs/logging.md``).
@@ -232,6 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="the gateway (default: GATEWAY_URL, or http://127.0.0.1:PORT with PORT or 8080)",
     )
+    from rtvoice_gateway.loadtest import add_parser as add_loadtest_parser
+
+    add_loadtest_parser(commands)
     return parser
 
 
@@ -408,6 +412,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_run_dial(args))
     if args.command == "call":
         return asyncio.run(_run_call(args))
+    if args.command == "loadtest":
+        from rtvoice_gateway.loadtest import run as run_loadtest
+
+        return run_loadtest(args, None if argv is None else list(argv))
     from rtvoice_gateway.demo import run_demo
 
     with contextlib.suppress(KeyboardInterrupt):

@@ -1,0 +1,281 @@
+"""The load test's report: markdown (pure text from the results) and PNG plots (matplotlib, Agg).
+
+:func:`render_markdown` checks the issue's targets against the transcoding gateway at the largest step
+(ideally 100 calls) beside its floor on the same loop, then lists every run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from rtvoice_gateway.loadtest.analysis import MODES, RunResult, mib_per_call_slope
+
+__all__ = ["PLOTS", "Targets", "largest_holding", "plot", "render_markdown", "target_checks"]
+
+PLOTS = ("latency.png", "cpu.png")
+
+
+@dataclass(frozen=True)
+class Targets:
+    """The issue's targets (100 transcoded calls with recording, one core)."""
+
+    calls: int = 100
+    p99_ms: float = 10.0
+    max_gap_ms: float = 10.0
+    cpu_vs_floor: float = 1.5
+    mib_per_call: float = 0.5
+    limit_p99_ms: float = 20.0
+
+
+def _f(value: float, digits: int = 1) -> str:
+    return "–" if math.isnan(value) else f"{value:.{digits}f}"
+
+
+def largest_holding(results: Sequence[RunResult], loop: str, limit_ms: float) -> int | None:
+    """The most concurrent transcoded calls whose p99 stayed within ``limit_ms`` both ways (and every
+    smaller step too)."""
+    best = None
+    for run in sorted(
+        (r for r in results if r.mode == "transcode" and r.loop == loop), key=lambda r: r.calls
+    ):
+        if run.worst_p99_ms > limit_ms or run.calls_up < run.calls:
+            break
+        best = run.calls
+    return best
+
+
+def _floor_of(results: Sequence[RunResult], run: RunResult) -> RunResult | None:
+    return next(
+        (r for r in results if r.mode == "floor" and r.loop == run.loop and r.calls == run.calls), None
+    )
+
+
+def target_checks(results: Sequence[RunResult], targets: Targets) -> list[tuple[str, str, bool | None]]:
+    """(target, measured, met) for each loop's transcoding run at the target's calls (or the largest
+    step, marked as such). ``met`` is None when it cannot be told."""
+    rows: list[tuple[str, str, bool | None]] = []
+    for loop in sorted({r.loop for r in results}):
+        runs = sorted((r for r in results if r.mode == "transcode" and r.loop == loop), key=lambda r: r.calls)
+        if not runs:
+            continue
+        run = next((r for r in runs if r.calls == targets.calls), runs[-1])
+        at = f"{run.calls} calls, {loop}" + ("" if run.calls == targets.calls else " (largest step run)")
+        floor = _floor_of(results, run)
+        ratio = run.cpu_ms_per_call_s / floor.cpu_ms_per_call_s if floor else math.nan
+        rows += [
+            (
+                f"inbound added latency p99 ≤ {targets.p99_ms:g} ms ({at})",
+                f"{_f(run.inbound.p99, 2)} ms",
+                None if math.isnan(run.inbound.p99) else run.inbound.p99 <= targets.p99_ms,
+            ),
+            (
+                f"outbound added latency p99 ≤ {targets.p99_ms:g} ms ({at})",
+                f"{_f(run.outbound.p99, 2)} ms",
+                None if math.isnan(run.outbound.p99) else run.outbound.p99 <= targets.p99_ms,
+            ),
+            (
+                f"0 frames lost ({at})",
+                f"{run.inbound_lost} in, {run.outbound_lost} out",
+                run.inbound_lost == 0 and run.outbound_lost == 0,
+            ),
+            (
+                f"no playout gap > {targets.max_gap_ms:g} ms ({at})",
+                f"{run.gaps_over_10ms} gaps over, longest {_f(run.gaps.max)} ms",
+                run.gaps_over_10ms == 0,
+            ),
+            (
+                f"CPU ≤ {targets.cpu_vs_floor:g}× the floor ({at})",
+                f"{_f(ratio, 2)}× ({_f(run.cpu_ms_per_call_s, 2)} vs "
+                f"{_f(floor.cpu_ms_per_call_s, 2) if floor else '–'} ms per call-second)",
+                None if math.isnan(ratio) else ratio <= targets.cpu_vs_floor,
+            ),
+            (
+                f"memory ≤ {targets.mib_per_call:g} MiB per call ({at})",
+                f"{_f(run.mib_per_call, 3)} MiB",
+                None if math.isnan(run.mib_per_call) else run.mib_per_call <= targets.mib_per_call,
+            ),
+        ]
+        best = largest_holding(results, loop, targets.limit_p99_ms)
+        largest = max(r.calls for r in runs)
+        rows.append(
+            (
+                f"largest N with p99 ≤ {targets.limit_p99_ms:g} ms ({loop})",
+                "none" if best is None else (f"{best}" + (" (every step held)" if best == largest else "")),
+                None,
+            )
+        )
+    return rows
+
+
+def render_markdown(
+    results: Sequence[RunResult],
+    *,
+    command: str,
+    machine: str,
+    seconds: float,
+    targets: Targets | None = None,
+    stopped_early: str | None = None,
+) -> str:
+    """The report."""
+    targets = targets or Targets()
+    out = [
+        "# rtvoice-gateway load report",
+        "",
+        f"Produced by: `{command}`",
+        "",
+        f"Machine: {machine}",
+        "",
+        "Every call is a simulated Twilio call (one driver process, real time, espeak-ng speech with pauses, "
+        "a tool call and a barge-in per round) through the system under test in its own process, to the "
+        "Realtime simulator in a third process at the real API's pace; all on loopback. Each step runs "
+        "the gateway transcoding (recording every call), the gateway in μ-law pass-through (recording), "
+        f"and the floor: a bare bridge forwarding μ-law untouched. Figures cover a {seconds:g} s steady "
+        "window per run, after every call is up.",
+        "",
+        "The machine is shared with other work while this runs, so absolute figures are noisy; the ratios "
+        "between the rows of one step (same moment, same load, same loop) are what to read.",
+        "",
+    ]
+    busy = [r.machine_busy_percent for r in results if not math.isnan(r.machine_busy_percent)]
+    if busy:
+        out += [
+            f"The machine's CPUs were {min(busy):.0f}–{max(busy):.0f}% busy during the windows (every process, "
+            "other work included; the column *machine busy %*). Where they were near 100%, every process "
+            "waited for a CPU and the latencies measure the machine, not the code: read the figures of "
+            "runs whose machine was not saturated, and the ratios to the floor.",
+            "",
+        ]
+    if stopped_early:
+        out += [f"The ramp stopped early: {stopped_early}.", ""]
+    out += ["## Targets", "", "| target | measured | met |", "|---|---|---|"]
+    for target, measured, met in target_checks(results, targets):
+        out.append(f"| {target} | {measured} | {'–' if met is None else ('yes' if met else '**no**')} |")
+    out += ["", "## Every run", ""]
+    out += [
+        "| system | loop | calls (up) | inbound p50 / p99 / max ms | outbound p50 / p99 / max ms "
+        "| lost in / out | late in / out | reordered | playout gaps > 10 ms (longest ms) "
+        "| first audio p50 / p99 ms | response p50 / p99 ms | talk-over p50 / p99 ms (barge-ins) "
+        "| tool calls | CPU ms per call-s | CPU % | MiB per call | load generator CPU % (callers / simulator) | machine busy % |",
+        "|" + "---|" * 18,
+    ]
+    for r in sorted(
+        results, key=lambda r: (r.loop, r.calls, list(MODES).index(r.mode) if r.mode in MODES else 9)
+    ):
+        out.append(
+            f"| {r.label} | {r.loop} | {r.calls} ({r.calls_up}) "
+            f"| {_f(r.inbound.p50, 2)} / {_f(r.inbound.p99, 2)} / {_f(r.inbound.max, 1)} "
+            f"| {_f(r.outbound.p50, 2)} / {_f(r.outbound.p99, 2)} / {_f(r.outbound.max, 1)} "
+            f"| {r.inbound_lost} / {r.outbound_lost} | {r.inbound_late} / {r.outbound_late} "
+            f"| {'–' if r.inbound_reordered is None else r.inbound_reordered} "
+            f"| {r.gaps_over_10ms} ({_f(r.gaps.max)}) "
+            f"| {_f(r.first_audio.p50, 0)} / {_f(r.first_audio.p99, 0)} "
+            f"| {_f(r.response.p50, 0)} / {_f(r.response.p99, 0)} "
+            f"| {_f(r.talk_over.p50, 0)} / {_f(r.talk_over.p99, 0)} ({r.barge_ins}) "
+            f"| {r.tool_calls} | {_f(r.cpu_ms_per_call_s, 2)} | {_f(r.cpu_percent, 0)} | {_f(r.mib_per_call, 3)} "
+            f"| {_f(r.driver_cpu_percent, 0)} / {_f(r.upstream_cpu_percent, 0)} | {_f(r.machine_busy_percent, 0)} |"
+        )
+    notes = [f"{r.label}, {r.loop}, {r.calls} calls: {n}" for r in results for n in r.notes]
+    if notes:
+        out += ["", *[f"- {n}" for n in notes]]
+    slopes = []
+    for loop in sorted({r.loop for r in results}):
+        for mode in MODES:
+            slope = mib_per_call_slope([r for r in results if r.mode == mode and r.loop == loop])
+            if not math.isnan(slope):
+                slopes.append(f"{MODES[mode]} on {loop}: {slope:.3f} MiB per call")
+    if slopes:
+        out += [
+            "",
+            "Resident memory against calls (least-squares slope over the steps): " + "; ".join(slopes) + ".",
+        ]
+    out += [
+        "",
+        "![added latency against concurrent calls](latency.png)",
+        "",
+        "![CPU against concurrent calls](cpu.png)",
+        "",
+        "## How to read it",
+        "",
+        "- **inbound**: the carrier sends a media frame → the Realtime simulator receives the "
+        "`input_audio_buffer.append` carrying it (one monotonic clock for both processes). With μ-law "
+        "upstream each frame carries its index in its first samples, so loss and reordering are exact; "
+        "transcoded, appends are paired with frames in order (a lost frame shows as a step in the "
+        "pairing) and reordering cannot be seen (–).",
+        "- **outbound**: the simulator sends a reply's first `output_audio.delta` → the carrier receives "
+        "its first media message. Later deltas are not timed: the gateway holds them on purpose, keeping "
+        "160 ms queued at the carrier while the API sends three times faster than real time. Lost: audio "
+        "of a completed, uninterrupted reply that never reached the carrier.",
+        "- **late**: a frame (inbound) or a reply's first audio (outbound) that took more than 20 ms.",
+        "- **playout gap**: the carrier's buffer ran dry in the middle of a reply; how long until more "
+        "audio came (the carrier plays a frame per 20 ms tick, so a real gap is heard as at least 20 ms).",
+        "- **first audio**: the stream's start → the first agent media frame (the greeting).",
+        "- **response**: the caller's last frame → the first agent media frame; mostly the turn "
+        "detector's 600 ms of silence and the simulated model's 450 ms.",
+        "- **talk-over**: agent audio the caller still heard after starting to barge in, until the "
+        "`clear`; mostly the turn detector's reaction time.",
+        "- **CPU** and **memory**: the process under test (`/proc/PID/stat`, `/proc/PID/statm`) over the "
+        "window; memory per call is loaded minus idle resident memory, divided by the calls.",
+    ]
+    return "\n".join(out) + "\n"
+
+
+def plot(results: Sequence[RunResult], folder: Path) -> list[Path]:
+    """Write ``latency.png`` and ``cpu.png`` into ``folder``; returns their paths."""
+    from matplotlib.figure import (
+        Figure,
+    )  # a Figure alone renders with Agg; pyplot's global state is untouched
+
+    series = sorted({(r.mode, r.loop) for r in results}, key=lambda s: (s[1], list(MODES).index(s[0])))
+
+    def line(mode: str, loop: str) -> list[RunResult]:
+        return sorted((r for r in results if r.mode == mode and r.loop == loop), key=lambda r: r.calls)
+
+    paths = []
+    fig = Figure(figsize=(12, 6.5), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, direction in zip(axes, ("inbound", "outbound"), strict=True):
+        for mode, loop in series:
+            runs = line(mode, loop)
+            x = [r.calls for r in runs]
+            p99 = [getattr(r, direction).p99 for r in runs]
+            p50 = [getattr(r, direction).p50 for r in runs]
+            (drawn,) = ax.plot(x, p99, marker="o", label=f"{MODES[mode]} ({loop}) p99")
+            ax.plot(
+                x,
+                p50,
+                marker=".",
+                linestyle=":",
+                color=drawn.get_color(),
+                label=f"{MODES[mode]} ({loop}) p50",
+            )
+        ax.axhline(10, color="grey", linestyle="--", linewidth=0.8)
+        ax.axhline(20, color="red", linestyle="--", linewidth=0.8)
+        ax.set_yscale("log")
+        ax.set_title(f"{direction}: added latency per frame")
+        ax.set_xlabel("concurrent calls")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("ms (log scale; dashed: 10 and 20 ms)")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=3, fontsize=7)
+    paths.append(folder / PLOTS[0])
+    fig.savefig(paths[-1], dpi=110)
+
+    fig = Figure(figsize=(12, 5.5), layout="constrained")
+    axes = fig.subplots(1, 2)
+    for mode, loop in series:
+        runs = line(mode, loop)
+        x = [r.calls for r in runs]
+        axes[0].plot(x, [r.cpu_ms_per_call_s for r in runs], marker="o", label=f"{MODES[mode]} ({loop})")
+        axes[1].plot(x, [r.cpu_percent for r in runs], marker="o", label=f"{MODES[mode]} ({loop})")
+    axes[0].set_title("CPU ms per call-second")
+    axes[1].set_title("CPU % of one core (process under test)")
+    axes[1].axhline(100, color="red", linestyle="--", linewidth=0.8)
+    for ax in axes:
+        ax.set_xlabel("concurrent calls")
+        ax.grid(alpha=0.3)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=3, fontsize=7)
+    paths.append(folder / PLOTS[1])
+    fig.savefig(paths[-1], dpi=110)
+    return paths

@@ -1,0 +1,71 @@
+"""``rtvoice-gateway loadtest``: a short real run through a serve process, and bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rtvoice_gateway.cli import main
+
+
+@pytest.mark.slow
+def test_a_short_real_run_writes_a_sane_report_and_plots(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "report"
+    argv = ["loadtest", "--calls", "2", "--seconds", "2", "--systems", "transcode,floor", "--out", str(out)]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "calls up 2/2" in captured.err  # the progress line
+    text = (out / "report.md").read_text(encoding="utf-8")
+    assert "`rtvoice-gateway loadtest --calls 2 --seconds 2 --systems transcode,floor" in text
+    for name in ("latency.png", "cpu.png"):
+        assert (out / name).read_bytes()[:4] == b"\x89PNG"
+    runs = {run["mode"]: run for run in json.loads((out / "results.json").read_text())}
+    assert set(runs) == {"transcode", "floor"}
+    for run in runs.values():
+        assert run["calls_up"] == 2
+        assert run["inbound_lost"] == 0 and run["outbound_lost"] == 0
+        assert run["inbound"]["count"] > 100  # 2 calls × 2 s of 20 ms frames, less the edges
+        assert run["inbound"]["p50"] > 0
+        assert run["outbound"]["count"] >= 1 and run["outbound"]["p50"] > 0
+        assert run["first_audio"]["count"] == 2
+        assert run["cpu_ms_per_call_s"] > 0
+    assert (
+        runs["transcode"]["violations"] == 0
+    )  # nothing the carrier would refuse (the floor sends partial frames)
+    assert runs["floor"]["inbound_reordered"] == 0  # μ-law upstream: each frame's index is read back
+    assert runs["transcode"]["inbound_reordered"] is None
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["loadtest", "--calls", "10,5"], "call counts must rise"),
+        (["loadtest", "--calls", "ten"], "expected comma-separated call counts"),
+        (["loadtest", "--loops", "trio"], "choose from asyncio, uvloop"),
+        (["loadtest", "--systems", "gateway"], "choose from transcode, passthrough, floor"),
+    ],
+)
+def test_bad_options_are_refused_by_the_parser(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_bad_seconds_and_out_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["loadtest", "--seconds", "0.1"]) == 2
+    assert (
+        capsys.readouterr().err.strip() == "rtvoice-gateway loadtest: --seconds must be 0.5 to 3600, not 0.1"
+    )
+    file = tmp_path / "file"
+    file.write_text("x")
+    assert main(["loadtest", "--out", str(file)]) == 2
+    assert capsys.readouterr().err.strip() == f"rtvoice-gateway loadtest: --out {file} is not a folder"

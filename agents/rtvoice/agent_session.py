@@ -124,6 +124,7 @@ class AgentSession:
             agent.session_config(input_format, output_format),
             seed=agent.conversation_seed,
             history=self.history,
+            input_batch_ms=agent.input_batch_ms,
         )
         self.stop_reason: StopReason = "stopped"
         self.error: ev.AgentError | None = None
@@ -358,7 +359,11 @@ class AgentSession:
             try:
                 chunk = await anext(chunks)
             except StopAsyncIteration:
-                return  # the source ran out: the session goes on (the caller may still listen)
+                # The source ran out: send what a batch holds; the session goes on (the caller may
+                # still listen).
+                if self.core.session_ready:
+                    await self.execute(self.core.flush_audio())
+                return
             except Exception as exc:
                 self._device_failed("microphone", exc)
                 return

@@ -14,7 +14,8 @@ answering the carrier's webhook (pre-warm):
      kept (up to :data:`EARLY_AUDIO_MS`, oldest dropped first and counted) and sent once it is, so a
      caller's first words are not lost;
    * the **clock** sleeps until the next thing that needs time: a playback poll while assistant audio
-     plays (or a position pushed by the device), the core's wall-clock timer, the inactivity countdown.
+     plays (or a position pushed by the device that reaches the end of the audio queued), the core's
+     wall-clock timer, the inactivity countdown.
 
 Every I/O site has its own narrow ``try``, so an ending says what failed: ``connection_error`` (cannot
 connect), ``upstream_closed``/``connection_lost`` (the server went away), ``device_error`` (a microphone or
@@ -64,6 +65,7 @@ from rtvoice.realtime import (
     UserTranscript,
     encode_client_event,
 )
+from rtvoice.realtime.playback import EPSILON_MS
 from rtvoice.recording.session_recorder import SessionRecorder
 from rtvoice.tools import ToolContext
 from rtvoice.usage import UsageTracker
@@ -269,7 +271,7 @@ class AgentSession:
             except Exception as exc:
                 self._device_failed("speaker", exc, starting=True)
                 return
-            speaker.set_position_listener(self._poke)
+            speaker.set_position_listener(self._on_position)
             self._start_recording(mic.format, speaker.format)
             try:
                 async with asyncio.TaskGroup() as tasks:
@@ -454,6 +456,18 @@ class AgentSession:
     def _arm_inactivity(self) -> None:
         if self._inactivity is not None and self.core.session_ready:
             self._inactivity.arm(time.monotonic())
+            self._poke()
+
+    def _on_position(self) -> None:
+        """The speaker pushed a new position: wake the clock when it may have played everything queued.
+
+        Earlier positions need no wake: the reader reports the position before every server event (so a
+        barge-in truncates at the freshest value) and the clock polls until the predicted end of the
+        audio. A phone line pushes a position every 20 ms; waking the clock for each cost a task switch.
+        """
+        speaker = self._speaker
+        played = speaker.played_ms if speaker is not None else None
+        if played is None or played >= self.core.playback_cursor_ms - EPSILON_MS:
             self._poke()
 
     def _poke(self) -> None:

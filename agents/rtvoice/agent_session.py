@@ -340,7 +340,11 @@ class AgentSession:
             while True:
                 frame = await recv()
                 if self._assistant_active:
-                    await self._report_position(speaker)
+                    played = speaker.played_ms  # inline: this runs for every server frame
+                    if played is not None:
+                        actions = self.core.receive_playback(played, time.monotonic())
+                        if actions:
+                            await self.execute(actions)
                 await self._receive(frame)
         except ConnectionClosed as exc:
             if self.stopping:
@@ -378,7 +382,8 @@ class AgentSession:
                 continue
             start_ms, end_ms = self._call_ms, self._call_ms + len(chunk) / bytes_per_ms
             self._call_ms = end_ms
-            self._record_caller(chunk, start_ms, end_ms)
+            if self._recorder is not None:
+                self._record_caller(chunk, start_ms, end_ms)
             if not self.core.session_ready:
                 self._keep_early(chunk, bytes_per_ms)
                 continue
@@ -405,7 +410,8 @@ class AgentSession:
         except LocalProtocolError as exc:
             self._device_failed("microphone", exc)
             return
-        await self.execute(actions)
+        if actions:  # nothing while a batch fills
+            await self.execute(actions)
 
     async def _clock(self, speaker: AudioOutputDevice) -> None:
         while True:
@@ -492,7 +498,13 @@ class AgentSession:
             self._recording_failed(exc)
 
     def _record_caller(self, chunk: bytes, start_ms: float, end_ms: float) -> None:
-        self._record(lambda r: r.add_caller(chunk, start_ms, end_ms))
+        recorder = self._recorder
+        if recorder is None:
+            return
+        try:
+            recorder.add_caller(chunk, start_ms, end_ms)
+        except Exception as exc:
+            self._recording_failed(exc)
 
     def _record(self, write: Callable[[SessionRecorder], None]) -> None:
         if self._recorder is None:

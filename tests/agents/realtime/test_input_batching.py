@@ -72,7 +72,11 @@ def frame(index: int, size: int = PCM_20MS) -> bytes:
 
 
 def speech_event(kind: str) -> str:
-    event = {"type": f"input_audio_buffer.speech_{kind}", "event_id": f"event_{kind}", "item_id": "item_u1"}
+    event: dict[str, str | int] = {
+        "type": f"input_audio_buffer.speech_{kind}",
+        "event_id": f"event_{kind}",
+        "item_id": "item_u1",
+    }
     event["audio_start_ms" if kind == "started" else "audio_end_ms"] = 1000
     return json.dumps(event)
 

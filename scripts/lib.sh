@@ -49,31 +49,50 @@ find_any_python() {
     return 1
 }
 
-# ensure_venv DIR PYTHON [EXTRAS]: create DIR with PYTHON and install the project with EXTRAS (default
-# dev,audio), re-installing only when pyproject.toml changed or an extra is missing.
+# ensure_uv: print the path of a uv (on PATH, or installed from PyPI into $ROOT/.venv-lock), for scripts/lock.
+ensure_uv() {
+    if command -v uv >/dev/null 2>&1; then command -v uv; return 0; fi
+    local dir="$ROOT/.venv-lock" python
+    if [ ! -x "$dir/bin/uv" ]; then
+        python="$(find_any_python)" || return 1
+        log "installing uv into $dir"
+        "$python" -m venv "$dir" && "$dir/bin/python" -m pip install -q "uv>=0.8,<1" \
+            2> >(grep -v "^WARNING: Location" >&2) || return 1
+    fi
+    echo "$dir/bin/uv"
+}
+
+# ensure_venv DIR PYTHON [LOCK]: create DIR with PYTHON and install exactly the locked versions of
+# requirements/LOCK.txt (default dev: the dev and audio extras; demo: runtime and audio), then the project
+# itself (editable, no dependencies). Re-installs only when pyproject.toml, the Python or that lock changed.
+# The stamp DIR/.installed lists each lock installed with its hash: "PYPROJECT-PYTHON LOCK:HASH ...".
 ensure_venv() {
-    local dir="$1" python="$2" extras="${3:-dev,audio}" stamp have extra missing=0
-    stamp="$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)-$("$python" -c 'import sys; print(sys.version)' | cut -c1-6)"
+    local dir="$1" python="$2" lock="${3:-dev}" base file hash have="" kept="" entry
+    file="$ROOT/requirements/$lock.txt"
+    [ -f "$file" ] || { log "no lock file $file (run scripts/lock)"; return 1; }
+    hash="$(sha256sum "$file" | cut -c1-16)"
+    base="$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)-$("$python" -c 'import sys; print(sys.version)' | cut -c1-6)"
     if [ -x "$dir/bin/python" ] && [ -f "$dir/.installed" ]; then
         have="$(cat "$dir/.installed")"
-        if [ "${have%%:*}" = "$stamp" ]; then
-            for extra in ${extras//,/ }; do
-                case ",${have#*:}," in *",$extra,"*) ;; *) missing=1 ;; esac
+        if [ "${have%% *}" = "$base" ]; then
+            case " $have " in *" $lock:$hash "*) return 0 ;; esac
+            for entry in ${have#* }; do  # the other locks installed before stay listed
+                [ "$entry" = "$base" ] || [ "${entry%%:*}" = "$lock" ] || kept="$kept $entry"
             done
-            [ $missing -eq 0 ] && return 0
-            extras="${have#*:},$extras"
         fi
     fi
     if [ ! -x "$dir/bin/python" ] || ! "$dir/bin/python" -c 'import sys' 2>/dev/null \
-        || [ "$("$dir/bin/python" -c 'import sys; print(sys.version)' | cut -c1-6)" != "$(echo "$stamp" | cut -d- -f2)" ]; then
+        || [ "$("$dir/bin/python" -c 'import sys; print(sys.version)' | cut -c1-6)" != "${base#*-}" ]; then
         log "creating $dir with $("$python" --version)"
         rm -rf "$dir"
+        kept=""
         "$python" -m venv "$dir" || return 1
         "$dir/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
     else
-        log "updating $dir ($extras)"
+        log "updating $dir (requirements/$lock.txt)"
     fi
     # pip prints a warning for each local index folder this machine lists but lacks; they are noise.
-    "$dir/bin/python" -m pip install -q -e "$ROOT[$extras]" 2> >(grep -v "^WARNING: Location" >&2) || return 1
-    echo "$stamp:$extras" >"$dir/.installed"
+    "$dir/bin/python" -m pip install -q -r "$file" 2> >(grep -v "^WARNING: Location" >&2) || return 1
+    "$dir/bin/python" -m pip install -q --no-deps -e "$ROOT" 2> >(grep -v "^WARNING: Location" >&2) || return 1
+    echo "$base$kept $lock:$hash" >"$dir/.installed"
 }

@@ -9,7 +9,7 @@ import hypothesis
 import pytest
 
 from rtvoice.testing import add_client_message_observer, remove_client_message_observer
-from support.client_events import CLIENT_MESSAGES
+from support.client_events import CLIENT_MESSAGES, check_client_message
 
 # CI runs the same hypothesis examples every time (a red build is then reproducible, never a roll of the
 # dice); local runs keep exploring new examples. Set HYPOTHESIS_PROFILE=ci to reproduce CI locally.
@@ -34,15 +34,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(autouse=True)
 def record_client_messages(request: pytest.FixtureRequest) -> Iterator[None]:
-    if request.node.get_closest_marker("sends_invalid_events"):
+    """Every client event a simulator received during the test is accepted by the SDK's own models.
+
+    Checked at the test's teardown (so that it holds under pytest-xdist too, where each worker sees only
+    its own tests); ``test_client_events_are_valid.py`` then checks that the run sent the events the
+    project relies on.
+    """
+    if request.node.get_closest_marker("sends_invalid_events") or request.node.get_closest_marker(
+        "leak_check"
+    ):
         yield
         return
-
-    def observe(message: str) -> None:
-        CLIENT_MESSAGES.append((request.node.nodeid, message))
-
-    add_client_message_observer(observe)
+    seen: list[str] = []
+    add_client_message_observer(seen.append)
     try:
         yield
     finally:
-        remove_client_message_observer(observe)
+        remove_client_message_observer(seen.append)
+    for message in seen:
+        kind = check_client_message(message)
+        CLIENT_MESSAGES.append((request.node.nodeid, kind))

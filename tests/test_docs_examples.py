@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Docs whose every ``python`` block is a complete program that must run offline.
-RUNNABLE_DOCS = ["docs/simulator.md", "docs/agent.md", "docs/carriers.md"]
+RUNNABLE_DOCS = ["docs/simulator.md", "docs/agent.md", "docs/carriers.md", "docs/outbound-calls.md"]
 BLOCK = re.compile(r"^```python\n(.*?)^```$", re.DOTALL | re.MULTILINE)
 
 

@@ -55,7 +55,10 @@ from rtvoice.tools import Tools
 from rtvoice.usage import PricingCatalog, UsageReport, UsageTracker
 from rtvoice.views import AgentResult
 
-__all__ = ["RealtimeAgent"]
+__all__ = ["DEFAULT_UPSTREAM_TIMEOUT_S", "RealtimeAgent"]
+
+#: The upstream watchdog's default: how long the server may stay silent while a response is expected.
+DEFAULT_UPSTREAM_TIMEOUT_S = 15.0
 
 log = logging.getLogger("rtvoice.agent")
 
@@ -102,6 +105,9 @@ class RealtimeAgent:
         handle_sigint: Ctrl+C ends ``run()`` with its result. None (default): only when the program has
             not installed a SIGINT handler of its own (a server such as uvicorn has, and keeps it);
             True: always (main thread); False: never.
+        upstream_timeout_seconds: the upstream watchdog: while a response is requested or in progress,
+            the server may stay silent this long before the session ends with ``upstream_timeout`` (a
+            stalled server never leaves a caller in silence). None: no watchdog.
 
     Raises:
         ConfigurationError: an invalid combination of arguments (checked here, before any I/O).
@@ -135,10 +141,15 @@ class RealtimeAgent:
         input_batch_ms: float = DEFAULT_INPUT_BATCH_MS,
         pricing: PricingCatalog | None = None,
         handle_sigint: bool | None = None,
+        upstream_timeout_seconds: float | None = DEFAULT_UPSTREAM_TIMEOUT_S,
     ) -> None:
         if api_key is not None and provider is not None:
             raise ConfigurationError(
                 "pass either api_key or provider, not both (the provider holds its own key)"
+            )
+        if upstream_timeout_seconds is not None and not upstream_timeout_seconds > 0:
+            raise ConfigurationError(
+                f"upstream_timeout_seconds must be positive or None, not {upstream_timeout_seconds!r}"
             )
         if inactivity_timeout_seconds is not None and not inactivity_timeout_enabled:
             raise ConfigurationError("inactivity_timeout_seconds needs inactivity_timeout_enabled=True")
@@ -181,6 +192,7 @@ class RealtimeAgent:
         self.listener = listener
         self.conversation_seed = conversation_seed
         self.recording_path = Path(recording_path) if recording_path is not None else None
+        self.upstream_timeout_seconds = upstream_timeout_seconds
         self.inactivity_timeout_seconds = inactivity_timeout_seconds if inactivity_timeout_enabled else None
         self._provider = provider
         self._api_key = api_key

@@ -150,6 +150,8 @@ class AgentSession:
         self._call_ms = 0.0  # the call's clock: milliseconds of microphone audio received
         self._early: deque[bytes] = deque()
         self._early_ms = 0.0
+        self._heard_from_server = time.monotonic()  # the watchdog: the latest server frame (or request)
+        self._expecting = False  # the watchdog: a response is requested or in progress
 
     # -- state ------------------------------------------------------------------------------------------
 
@@ -236,9 +238,19 @@ class AgentSession:
     async def _close_socket(self) -> None:
         conn, self._conn = self._conn, None
         self._ws = None
-        if conn is not None:
+        if conn is None:
+            return
+        try:
+            # websockets aborts the TCP connection itself after its close_timeout (CLOSE_TIMEOUT_S); the
+            # outer limit only guards against a close that hangs anyway.
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(conn.close(), CLOSE_TIMEOUT_S)
+                await asyncio.wait_for(conn.close(), 2 * CLOSE_TIMEOUT_S)
+        finally:
+            # A server that never answers the close (a stalled one does not even read it) must not keep
+            # the socket open: a close cut short leaves websockets in CLOSING with its transport alive.
+            transport = getattr(getattr(conn, "_connection", None), "transport", None)
+            if transport is not None and not transport.is_closing():
+                transport.abort()
 
     async def close(self) -> None:
         """Cancel a connection in progress, close the socket (and the provider, when the session owns
@@ -339,6 +351,7 @@ class AgentSession:
         try:
             while True:
                 frame = await recv()
+                self._heard_from_server = time.monotonic()
                 if self._assistant_active:
                     played = speaker.played_ms  # inline: this runs for every server frame
                     if played is not None:
@@ -416,7 +429,11 @@ class AgentSession:
     async def _clock(self, speaker: AudioOutputDevice) -> None:
         while True:
             now = time.monotonic()
-            deadlines = [d for d in (self._core_deadline, self._inactivity_deadline()) if d is not None]
+            deadlines = [
+                d
+                for d in (self._core_deadline, self._inactivity_deadline(), self._watchdog_deadline())
+                if d is not None
+            ]
             played = speaker.played_ms if self._assistant_active else None
             if played is not None:
                 remaining_s = (self.core.playback_cursor_ms - played) / 1000
@@ -439,6 +456,24 @@ class AgentSession:
                 self._core_deadline = None
                 await self.execute(self.core.on_timer(now))
             self._poll_inactivity(now)
+            self._poll_watchdog(now)
+
+    def _watchdog_deadline(self) -> float | None:
+        timeout = self.agent.upstream_timeout_seconds
+        if timeout is None or not self.core.response_active:
+            return None
+        return self._heard_from_server + timeout
+
+    def _poll_watchdog(self, now: float) -> None:
+        deadline = self._watchdog_deadline()
+        if deadline is None or now < deadline:
+            return
+        timeout = self.agent.upstream_timeout_seconds
+        message = f"the Realtime server sent nothing for {timeout:g} s while a response was expected"
+        log.error("%s: ending the session", message)
+        error = ev.AgentError(type="upstream_timeout", message=message)
+        self.agent.event_bus.dispatch_nowait(ev.AgentErrorEvent(error=error))
+        self.request_stop("upstream_timeout", error)
 
     async def _report_position(self, speaker: AudioOutputDevice) -> None:
         played = speaker.played_ms
@@ -582,6 +617,12 @@ class AgentSession:
                 event = agent_event(action, model=self.agent.model)
                 if event is not None:
                     self.agent.event_bus.dispatch_nowait(event)
+        expecting = self.core.response_active
+        if expecting != self._expecting:
+            self._expecting = expecting
+            if expecting:  # a response was just requested: the server's silence counts from now
+                self._heard_from_server = time.monotonic()
+            self._poke()
 
     async def _play(self, audio: bytes) -> None:
         speaker = self._speaker

@@ -15,9 +15,17 @@ __all__ = ["AgentResult", "StopReason"]
 
 #: Why a session ended: ``stopped`` (``stop()``), ``interrupted`` (Ctrl+C), ``inactivity``,
 #: ``upstream_closed`` (the server closed the socket), ``upstream_error`` (a fatal ``error`` event),
-#: ``device_error`` (a device failed) or ``error`` (it could not start: configuration or connection).
+#: ``upstream_timeout`` (the server stayed silent for ``upstream_timeout_seconds`` while a response was
+#: expected), ``device_error`` (a device failed) or ``error`` (it could not start: configuration or connection).
 StopReason: TypeAlias = Literal[
-    "stopped", "interrupted", "inactivity", "upstream_closed", "upstream_error", "device_error", "error"
+    "stopped",
+    "interrupted",
+    "inactivity",
+    "upstream_closed",
+    "upstream_error",
+    "upstream_timeout",
+    "device_error",
+    "error",
 ]
 
 
@@ -62,5 +70,6 @@ class AgentResult(BaseModel):
         raise UpstreamError(
             error.message,
             code=error.code,
-            retryable=self.stop_reason == "error" or error.type in ("server_error", "rate_limit_exceeded"),
+            retryable=self.stop_reason in ("error", "upstream_timeout")
+            or error.type in ("server_error", "rate_limit_exceeded"),
         )

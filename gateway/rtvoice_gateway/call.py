@@ -8,7 +8,9 @@ The call waits for whichever ends first:
 * the caller's side (``stop``, or the socket dropped): the agent is stopped, its upstream closed within
   a second, the recording finalised;
 * the agent: a tool hung up or transferred (the line is closed or the carrier ends it), or the upstream
-  was lost (the caller hears a short apology, then the line is closed: never silence).
+  was lost (the caller hears a short apology, then the line is closed: never silence);
+* the gateway's drain (``wind_down`` set once the shutdown grace is over): the agent's reply in progress
+  is played to its end, the agent stopped, the goodbye played, and the call hung up (never cut silently).
 
 Whatever ends it, every task is ended and the socket closed before :func:`run_call` returns.
 """
@@ -26,6 +28,7 @@ from rtvoice import AgentResult, RealtimeAgent
 from rtvoice_gateway.call_control import CallControl
 from rtvoice_gateway.carrier.twilio import TwilioMediaStream
 from rtvoice_gateway.carrier_rest import CarrierREST
+from rtvoice_gateway.metrics import CallMetrics
 from rtvoice_gateway.numbers import CallDetails, NumberEntry
 from rtvoice_gateway.phone import PhoneLine
 from rtvoice_gateway.settings import Settings
@@ -38,9 +41,11 @@ log = logging.getLogger("rtvoice_gateway.call")
 START_TIMEOUT_S = 10.0
 #: How long the apology may take to play before the line is closed anyway.
 APOLOGY_LIMIT_S = 8.0
-UPSTREAM_LOST = ("upstream_closed", "upstream_error", "error")
+UPSTREAM_LOST = ("upstream_closed", "upstream_error", "upstream_timeout", "error")
 #: With ``dtmf = "model"``: the pause after a key that ends an entry (``#`` ends it at once).
 DTMF_PAUSE_S = 1.0
+#: At a drain: how long the agent's reply in progress may take to finish before the goodbye.
+REPLY_LIMIT_S = 20.0
 
 
 @dataclass
@@ -55,6 +60,12 @@ class CallResources:
     rest: CarrierREST | None
     apology_audio: bytes
     clock_speed: float = 1.0
+    observer: CallMetrics | None = None
+    """The call's metrics."""
+    wind_down: asyncio.Event | None = None
+    """Set when the gateway's drain ends the calls still running (see the module docstring)."""
+    goodbye_audio: bytes = b""
+    """μ-law played before a drain hangs up."""
 
 
 @dataclass
@@ -63,7 +74,7 @@ class CallSummary:
 
     ended_by: str
     """``caller`` (stop or socket dropped), ``agent`` (a tool hung up or transferred), ``upstream`` (lost:
-    apology played), ``refused`` (no valid ``start``)."""
+    apology played), ``refused`` (no valid ``start``), ``drain`` (the gateway shut down: goodbye played)."""
     result: AgentResult | None
     line_end: str | None
     frames_in: int
@@ -87,6 +98,8 @@ async def run_call(ws: WebSocket, call: CallResources) -> CallSummary:
             relay.press(digit)
 
     line.on_digit = digit_pressed
+    if call.observer is not None:
+        line.on_sent, line.on_dropped = call.observer.audio_sent, call.observer.dropped
     result: AgentResult | None = None
     ended_by = "caller"
     async with asyncio.TaskGroup() as tasks:
@@ -106,6 +119,8 @@ async def run_call(ws: WebSocket, call: CallResources) -> CallSummary:
         sender = tasks.create_task(line.send_paced(), name="call-sender")
         if call.prewarm is not None:
             await _first(asyncio.shield(call.prewarm), line.ended.wait(), limit_s=15)
+            if call.prewarm.done() and not agent.connected and call.observer is not None:
+                call.observer.metrics.upstream_reconnects.inc()  # run() opens the session again
         greeted = False
         if call.entry.greeting and agent.connected:  # pre-warmed: the greeting is asked for at once
             await agent.request_response(call.entry.greeting)
@@ -123,8 +138,12 @@ async def run_call(ws: WebSocket, call: CallResources) -> CallSummary:
                 await asyncio.sleep(0.005)
             if agent.connected:
                 await agent.request_response(call.entry.greeting)
-        await _first(run, line.ended.wait())
-        if not run.done():  # the caller's side ended first
+        wind_down = call.wind_down.wait() if call.wind_down is not None else None
+        await _first(run, line.ended.wait(), *([wind_down] if wind_down is not None else []))
+        if not run.done() and not line.ended.is_set():  # the gateway is shutting down
+            ended_by = "drain"
+            result = await _wind_down(call, run, line, control)
+        elif not run.done():  # the caller's side ended first
             await agent.stop()
             result = await run
             ended_by = "agent" if control.ended_by else "caller"
@@ -147,9 +166,44 @@ async def run_call(ws: WebSocket, call: CallResources) -> CallSummary:
         if relaying is not None:
             relaying.cancel()
     log.info("call ended by %s (%s)", ended_by, result.stop_reason if result else "-")
+    if call.observer is not None and result is not None and result.usage is not None:
+        call.observer.usage(result.usage)
     return CallSummary(
         ended_by, result, line.end_reason, line.frames_in, _violations(stream), call.details.call_sid
     )
+
+
+async def _wind_down(
+    call: CallResources, run: asyncio.Task[AgentResult], line: PhoneLine, control: CallControl
+) -> AgentResult:
+    """End a running call for the drain: the reply in progress finishes, then the goodbye and the hang-up."""
+    agent = call.agent
+    log.info("the gateway is shutting down: ending the call with a goodbye once the agent's turn is over")
+    deadline = asyncio.get_running_loop().time() + REPLY_LIMIT_S
+    while _agent_busy(agent, line) and not (run.done() or line.ended.is_set()):
+        if asyncio.get_running_loop().time() > deadline:
+            log.warning(
+                "the agent's reply did not finish within %.0f s: saying goodbye anyway", REPLY_LIMIT_S
+            )
+            break
+        await asyncio.sleep(0.02 / call.clock_speed)
+    await agent.stop()
+    result = await run
+    if call.goodbye_audio and not line.ended.is_set():
+        await line.play_and_wait(call.goodbye_audio, limit_s=APOLOGY_LIMIT_S)
+    if not line.ended.is_set():
+        await control.hang_up()
+    return result
+
+
+def _agent_busy(agent: RealtimeAgent, line: PhoneLine) -> bool:
+    """A response is requested or under way, a tool call is open, or agent audio is still to be heard."""
+    session = agent.session
+    if session is not None and session.connected:
+        core = session.core
+        if core.response_active or core.queued_responses or core.outstanding_calls:
+            return True
+    return line.speaker.is_playing or line.pacer.waiting_ms > 0
 
 
 class DigitRelay:

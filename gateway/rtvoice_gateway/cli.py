@@ -2,10 +2,11 @@
 
 Subcommands:
 
-* ``serve``: the gateway (webhook and media streams) until SIGINT/SIGTERM.
+* ``serve``: the gateway (webhook and media streams) until SIGINT/SIGTERM, which drains it (docs/operations.md).
 * ``dial``: a local softphone (a WAV file or the microphone) calling a gateway over loopback.
 * ``simulator``: run the offline Realtime API simulator until SIGINT/SIGTERM.
 * ``demo``: a scripted phone call through the gateway, on the embedded simulator (or OpenAI with a key).
+* ``call``: place an outbound call through a running gateway (``POST /calls``; prints the CallSid).
 
 Global options: ``--version``; ``--log-level LEVEL`` renders every log line of the process (the
 library's included) through structlog on stderr, with the call's bound fields (see ``docs/logging.md``).
@@ -37,6 +38,17 @@ def _finite_positive(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a finite number above 0, not {text!r}")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    """An argparse type: a finite number of 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number of 0 or more, not {text!r}")
     return value
 
 
@@ -98,6 +110,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--public-url", default=None, metavar="URL", help="the https:// origin the carrier reaches"
+    )
+    serve.add_argument(
+        "--drain-grace",
+        type=_non_negative,
+        default=None,
+        metavar="SECONDS",
+        help="on SIGTERM, how long live calls may go on before they hear a goodbye and are hung up "
+        "(default: DRAIN_GRACE_SECONDS or 30; a second signal ends at once)",
+    )
+    serve.add_argument(
+        "--loop",
+        choices=["auto", "uvloop", "asyncio"],
+        default=None,
+        help="the event loop (default: EVENT_LOOP or auto: uvloop where installed)",
     )
 
     dial = commands.add_parser(
@@ -178,6 +204,34 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --wav: the caller left, the agent right (default: a mono mix)",
     )
     demo.add_argument("--quiet", action="store_true", help="print only the transcript")
+
+    # -- outbound calls (rtvoice_gateway.outbound_client) --
+    call = commands.add_parser(
+        "call",
+        help="place an outbound call through a running gateway",
+        description=(
+            "Ask a running gateway (POST /calls, authenticated with GATEWAY_API_TOKEN) to call --to from "
+            "--from; the --from number's agent talks to the callee. Prints the CallSid."
+        ),
+    )
+    call.add_argument(
+        "--to", dest="to_number", required=True, metavar="+N", help="the number to call (E.164)"
+    )
+    call.add_argument(
+        "--from", dest="from_number", required=True, metavar="+N", help="your carrier number, the caller ID"
+    )
+    call.add_argument(
+        "--agent", default=None, metavar="REF", help="another factory of the gateway's number config"
+    )
+    call.add_argument(
+        "--amd", action="store_true", help="answering-machine detection (the number's on_machine applies)"
+    )
+    call.add_argument(
+        "--gateway",
+        default=None,
+        metavar="URL",
+        help="the gateway (default: GATEWAY_URL, or http://127.0.0.1:PORT with PORT or 8080)",
+    )
     return parser
 
 
@@ -212,26 +266,58 @@ async def _run_simulator(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve_on_its_loop(args: argparse.Namespace) -> int:
+    """``serve`` on the event loop EVENT_LOOP / ``--loop`` names (uvicorn's choice of loop factories)."""
+    from rtvoice_gateway.serve import event_loop_factory
+    from rtvoice_gateway.settings import Settings, SettingsError
+
+    try:
+        choice = Settings.from_env(event_loop=args.loop, host=args.host).event_loop
+        factory = event_loop_factory(choice)
+    except SettingsError as exc:
+        print(f"rtvoice-gateway serve: {exc}", file=sys.stderr)
+        return 2
+    except ImportError:
+        print(
+            "rtvoice-gateway serve: --loop uvloop: uvloop is not installed (pip install uvloop)",
+            file=sys.stderr,
+        )
+        return 2
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(_run_serve(args))
+
+
 async def _run_serve(args: argparse.Namespace) -> int:
     from rtvoice_gateway.numbers import ConfigError
-    from rtvoice_gateway.serve import running_gateway
+    from rtvoice_gateway.serve import drain_or_abort, running_gateway
     from rtvoice_gateway.settings import Settings, SettingsError
 
     try:
         settings = Settings.from_env(
-            host=args.host, port=args.port, public_url=args.public_url, config=args.config
+            host=args.host,
+            port=args.port,
+            public_url=args.public_url,
+            config=args.config,
+            event_loop=args.loop,
         )
     except SettingsError as exc:
         print(f"rtvoice-gateway serve: {exc}", file=sys.stderr)
         return 2
-    stop = asyncio.Event()
+    stop, abort = asyncio.Event(), asyncio.Event()
+
+    def signalled() -> None:  # the first signal drains (docs/operations.md), a second one ends at once
+        (abort if stop.is_set() else stop).set()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, signalled)
     try:
         async with running_gateway(settings) as running:
             print(f"listening on {running.url}", flush=True)
             await stop.wait()
+            grace = settings.drain_grace_s if args.drain_grace is None else args.drain_grace
+            if not await drain_or_abort(running.gateway, grace, abort):
+                return 1
     except ConfigError as exc:
         print(f"rtvoice-gateway serve: {exc}", file=sys.stderr)
         return 2
@@ -282,6 +368,28 @@ async def _run_dial(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _run_call(args: argparse.Namespace) -> int:
+    from rtvoice_gateway.outbound_client import CallRequestError, place_call
+
+    gateway = (
+        args.gateway or os.environ.get("GATEWAY_URL") or f"http://127.0.0.1:{os.environ.get('PORT') or 8080}"
+    )
+    try:
+        placed = await place_call(
+            gateway,
+            os.environ.get("GATEWAY_API_TOKEN"),
+            to=args.to_number,
+            from_=args.from_number,
+            agent=args.agent,
+            machine_detection=args.amd,
+        )
+    except CallRequestError as exc:
+        print(f"rtvoice-gateway call: {exc}", file=sys.stderr)
+        return 2 if exc.bad_input else 1
+    print(placed.call_sid, flush=True)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     args = build_parser().parse_args(argv)
@@ -295,9 +403,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "simulator":
         return asyncio.run(_run_simulator(args))
     if args.command == "serve":
-        return asyncio.run(_run_serve(args))
+        return _serve_on_its_loop(args)
     if args.command == "dial":
         return asyncio.run(_run_dial(args))
+    if args.command == "call":
+        return asyncio.run(_run_call(args))
     from rtvoice_gateway.demo import run_demo
 
     with contextlib.suppress(KeyboardInterrupt):

@@ -12,6 +12,7 @@ audio = "passthrough"                        # μ-law straight through (default:
 recording_dir = "recordings"
 transfer_targets = { sales = "+15550109999" }
 dtmf = "model"                               # tell the model the keys pressed (default: tools only)
+on_machine = "voicemail"                     # outbound calls from this number that a machine answers
 ```
 
 ``agent`` names a factory, ``module:function`` or ``file.py:function`` (a relative file is found next to
@@ -109,6 +110,18 @@ class NumberEntry(BaseModel):
         description='keys the caller presses: "tools" keeps them for tools only (CallControl.digits); '
         '"model" also tells the model, as a user message "[The caller pressed 1 2 3]" sent once the caller '
         "presses # or pauses for a second, and asks for a response",
+    )
+    # -- outbound calls placed from this number (rtvoice_gateway.outbound) --
+    on_machine: Literal["continue", "hangup", "voicemail"] = Field(
+        default="continue",
+        description="an outbound call placed with answering-machine detection that a machine answers: "
+        '"continue" (only recorded), "hangup" (ended at once), or "voicemail" (the agent is asked to leave '
+        "the `voicemail` message, then the call is hung up once it has played)",
+    )
+    voicemail: str = Field(
+        default="An answering machine picked up and is recording now. Leave a short voicemail: who you "
+        "are, why you called and how to call back. Do not ask questions.",
+        description='instructions for the voicemail response (on_machine = "voicemail")',
     )
 
     @field_validator("agent")

@@ -252,6 +252,10 @@ class PhoneLine:
         """``stop`` (the carrier ended the stream), ``disconnect`` (the socket closed without one),
         ``violation`` (a fatal protocol violation) or ``closed`` (we hung up)."""
         self.frames_in = 0
+        self.on_sent: Callable[[], None] | None = None
+        """Called each time audio frames went out to the carrier (metrics)."""
+        self.on_dropped: Callable[[str], None] | None = None
+        """Called with the reason of each inbound frame dropped: a violation kind or ``mic_queue_full``."""
         self._wake = asyncio.Event()
         self._closed = False
 
@@ -281,7 +285,10 @@ class PhoneLine:
     def _handle(self, event: InboundEvent) -> None:
         if isinstance(event, AudioReceived):
             self.frames_in += 1
+            dropped = self.microphone.dropped_frames
             self.microphone.feed(event.payload)
+            if self.microphone.dropped_frames != dropped and self.on_dropped is not None:
+                self.on_dropped("mic_queue_full")
         elif isinstance(event, MarkPlayed):
             if not event.stale:
                 self.pacer.receive_played(event.position_ms, self.now())
@@ -295,6 +302,8 @@ class PhoneLine:
         elif isinstance(event, CallStopped):
             self._end("stop")
         elif isinstance(event, ProtocolViolation):
+            if self.on_dropped is not None:
+                self.on_dropped(str(event.kind))
             count = self.stream.violations.get(event.kind, 0)
             if event.fatal or count <= VIOLATIONS_LOGGED:  # a flood is counted, not logged line by line
                 log.warning("carrier message refused (%s): %s", event.kind, event.detail)
@@ -309,6 +318,8 @@ class PhoneLine:
             release = self.pacer.poll(self.now())
             if release.frames and self.call is not None:
                 await self.send(self.stream.send_audio(b"".join(release.frames)) + self.stream.send_mark())
+                if self.on_sent is not None:
+                    self.on_sent()
             timeout = (
                 None
                 if release.wake_at is None

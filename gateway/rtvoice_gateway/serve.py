@@ -3,7 +3,7 @@
 :func:`running_gateway` builds everything a gateway needs from :class:`~rtvoice_gateway.settings.Settings`
 (the number config, the shared Realtime provider, the embedded Realtime simulator when there is no
 ``OPENAI_API_KEY``, the pre-rendered apology) and serves it with uvicorn; the demo and the tests use it
-too; the ``serve`` command runs it until SIGINT or SIGTERM.
+too; the ``serve`` command runs it until SIGINT or SIGTERM, then :func:`drain_or_abort` drains it.
 """
 
 from __future__ import annotations
@@ -11,9 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from uvicorn.config import LOOP_FACTORIES
+from uvicorn.importer import import_from_string
 
 from rtvoice import OpenAIProvider, RealtimeProvider
 from rtvoice.testing import Brain, RealtimeSimulator, Timing, speech
@@ -23,7 +26,16 @@ from rtvoice_gateway.app import Gateway, create_app
 from rtvoice_gateway.numbers import AgentFactory, NumberConfig, NumberEntry, load_numbers, resolve_factory
 from rtvoice_gateway.settings import Settings
 
-__all__ = ["APOLOGY", "DEFAULT_AGENT", "RunningGateway", "load_config", "render_apology", "running_gateway"]
+__all__ = [
+    "APOLOGY",
+    "DEFAULT_AGENT",
+    "RunningGateway",
+    "drain_or_abort",
+    "event_loop_factory",
+    "load_config",
+    "render_apology",
+    "running_gateway",
+]
 
 log = logging.getLogger("rtvoice_gateway.serve")
 
@@ -36,6 +48,22 @@ def render_apology(text: str = APOLOGY) -> bytes:
     """``text`` as 8 kHz μ-law, spoken by espeak-ng (a tone where it is missing): played on upstream loss."""
     pcm = speech.trim_silence(speech.synthesize(text), sample_rate=24000)
     return ulaw_from_pcm(pcm)
+
+
+def event_loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    """The loop ``serve`` runs on, as uvicorn's ``loop`` option picks it: ``auto`` (uvloop where installed,
+    else asyncio), ``uvloop`` or ``asyncio``.
+
+    Raises:
+        ImportError: ``uvloop`` was asked for and is not installed.
+    """
+    if choice == "uvloop":
+        import uvloop  # noqa: F401 - a clear ImportError here rather than uvicorn's exit
+
+    factory: Callable[..., Callable[[], asyncio.AbstractEventLoop]] = import_from_string(
+        LOOP_FACTORIES[choice]
+    )
+    return factory(use_subprocess=False)
 
 
 def load_config(path: Path | None) -> tuple[NumberConfig, dict[str, AgentFactory]]:
@@ -118,8 +146,15 @@ async def running_gateway(
                 settings.host,
             )
         apology = await asyncio.to_thread(render_apology)
+        goodbye = await asyncio.to_thread(render_apology, settings.drain_goodbye)
         gateway = Gateway(
-            settings, config, factories, provider, apology_audio=apology, clock_speed=clock_speed
+            settings,
+            config,
+            factories,
+            provider,
+            apology_audio=apology,
+            goodbye_audio=goodbye,
+            clock_speed=clock_speed,
         )
         server = EmbeddedServer(
             create_app(gateway),
@@ -128,7 +163,32 @@ async def running_gateway(
             lifespan="on",
             ws_max_size=settings.max_message_bytes,
             log_level="warning",
+            loop=settings.event_loop,  # the loop itself is made by the host (see event_loop_factory)
         )
         await server.start()
         stack.push_async_callback(server.aclose)
+        log.info("serving on the %s event loop", type(asyncio.get_running_loop()).__module__.split(".")[0])
         yield RunningGateway(gateway, server, simulator)
+
+
+async def drain_or_abort(gateway: Gateway, grace_s: float, abort: asyncio.Event) -> bool:
+    """Drain ``gateway`` (:meth:`Gateway.drain`) unless ``abort`` is set first (a second signal).
+
+    Returns:
+        True when the drain finished; False when it was cut short (the calls left are then closed with
+        the server, without a goodbye).
+    """
+    draining = asyncio.create_task(gateway.drain(grace_s), name="gateway-drain")
+    aborted = asyncio.create_task(abort.wait(), name="gateway-drain-abort")
+    try:
+        await asyncio.wait([draining, aborted], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (draining, aborted):
+            task.cancel()
+        for task in (draining, aborted):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if draining.cancelled():
+        log.warning("second signal: ending at once; %d calls are cut", gateway.calls_active)
+        return False
+    return True

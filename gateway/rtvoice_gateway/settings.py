@@ -11,11 +11,15 @@ import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-__all__ = ["Settings", "SettingsError", "is_loopback"]
+__all__ = ["DRAIN_GOODBYE", "Settings", "SettingsError", "is_loopback"]
+
+#: What a call still running when the drain's grace is over hears before it is hung up.
+DRAIN_GOODBYE = "Sorry, we have to end this call now. Please call again. Goodbye."
 
 
 class SettingsError(ValueError):
@@ -73,6 +77,39 @@ class Settings(BaseModel):
     host: str = Field(default="127.0.0.1", description="HOST to listen on")
     port: int = Field(default=8080, ge=0, le=65535, description="PORT (0 picks a free one)")
     config: Path | None = Field(default=None, description="NUMBERS_CONFIG: the per-number TOML file")
+    dashboard_token: SecretStr | None = Field(
+        default=None,
+        description="DASHBOARD_TOKEN: opens /dashboard and /phone (at least 16 characters); unset: both are off",
+    )
+    gateway_api_token: SecretStr | None = Field(
+        default=None,
+        description="GATEWAY_API_TOKEN: the bearer token of POST /calls (outbound calls); without it the "
+        "endpoint does not exist (404)",
+    )
+    # -- shutdown (docs/operations.md) --
+    drain_grace_s: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="DRAIN_GRACE_SECONDS: on SIGTERM, how long live calls may go on before the goodbye",
+    )
+    drain_goodbye: str = Field(
+        default=DRAIN_GOODBYE,
+        min_length=1,
+        description="DRAIN_GOODBYE: what calls still running after the drain's grace hear before the hang-up",
+    )
+    # -- replicas (issue 12, part 4) --
+    redis_url: SecretStr | None = Field(
+        default=None,
+        description="REDIS_URL (redis://, rediss:// or unix://): used stream tokens and answered calls, "
+        "shared by replicas (single use across them; a stream may reach another replica than its webhook); "
+        "unset: in this process only",
+    )
+    event_loop: Literal["auto", "uvloop", "asyncio"] = Field(
+        default="auto",
+        description="EVENT_LOOP: the event loop serve runs on (uvicorn's loop option): auto (uvloop where "
+        "installed), uvloop or asyncio",
+    )
 
     @field_validator("public_url")
     @classmethod
@@ -85,6 +122,25 @@ class Settings(BaseModel):
         if parts.query or parts.fragment:
             raise ValueError("must not have a query or fragment")
         return value.rstrip("/")
+
+    @field_validator("dashboard_token", "gateway_api_token")
+    @classmethod
+    def _long_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters (e.g. `openssl rand -hex 32`)")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            scheme = urlsplit(value.get_secret_value()).scheme
+            if scheme not in ("redis", "rediss", "unix"):
+                # The value is not echoed: a Redis URL may hold a password.
+                raise ValueError(
+                    f"must be a redis://, rediss:// or unix:// URL, not a {scheme or 'schemeless'} one"
+                )
+        return value
 
     @property
     def local_only(self) -> bool:
@@ -120,6 +176,12 @@ class Settings(BaseModel):
             "host": "HOST",
             "port": "PORT",
             "config": "NUMBERS_CONFIG",
+            "dashboard_token": "DASHBOARD_TOKEN",
+            "gateway_api_token": "GATEWAY_API_TOKEN",
+            "drain_grace_s": "DRAIN_GRACE_SECONDS",
+            "drain_goodbye": "DRAIN_GOODBYE",
+            "redis_url": "REDIS_URL",
+            "event_loop": "EVENT_LOOP",
         }
         values: dict[str, object] = {field: source[var] for field, var in names.items() if source.get(var)}
         values.update({key: value for key, value in overrides.items() if value is not None})

@@ -33,6 +33,9 @@ from support.agent import converse, received
 from support.audio import caller_wav, ramp_played_ms, ramp_voice
 from support.timing import seconds
 
+# Real-time conversations with fixed pauses: a busy machine turns a pause into a barge-in.
+pytestmark = pytest.mark.serial
+
 SPEED = 4.0
 LINES = ["Hello, my name is Alice.", "What is the weather like today?", "Thank you, goodbye."]
 

@@ -221,6 +221,7 @@ async def test_a_speaker_that_fails_to_start_is_a_device_error_not_a_connection_
 
 
 @pytest.mark.parametrize("stall_s", [0.6, 1.6])
+@pytest.mark.serial
 async def test_caller_audio_before_the_session_is_ready_is_kept_up_to_2_s_and_sent_in_order(
     tmp_path: Path, stall_s: float
 ) -> None:

@@ -135,6 +135,7 @@ async def test_lifecycle_listener(
     ]
 
 
+@pytest.mark.serial
 async def test_turn_detection_semantic_and_server(
     sim: RealtimeSimulator, devices: tuple[WavInputDevice, WavOutputDevice]
 ) -> None:
@@ -299,6 +300,7 @@ asyncio.run(main())
 """
 
 
+@pytest.mark.serial
 async def test_quickstart_runs_until_ctrl_c_and_returns_its_result(
     sim: RealtimeSimulator, tmp_path: Path
 ) -> None:

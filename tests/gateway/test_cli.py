@@ -119,6 +119,8 @@ def test_demo_refuses_an_unwritable_wav_before_the_call(
         (["demo", "--speed", "fast"], "argument --speed: not a number: 'fast'"),
         (["simulator", "--time-scale", "-1"], "argument --time-scale: must be a finite number above 0"),
         (["simulator", "--generation-speed", "nan"], "argument --generation-speed: must be a finite number"),
+        (["serve", "--drain-grace", "-1"], "argument --drain-grace: must be a finite number of 0 or more"),
+        (["serve", "--drain-grace", "soon"], "argument --drain-grace: not a number"),
     ],
 )
 def test_bad_numbers_are_one_clear_line_and_exit_2(

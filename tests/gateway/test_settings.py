@@ -18,6 +18,14 @@ def test_defaults_are_local_and_simulated() -> None:
     assert len(settings.stream_token_secret.get_secret_value()) >= 32
 
 
+def test_drain_settings_from_the_environment_and_the_flag() -> None:
+    assert Settings.from_env({}).drain_grace_s == 30
+    env = {"DRAIN_GRACE_SECONDS": "12.5", "DRAIN_GOODBYE": "We are closing. Bye."}
+    settings = Settings.from_env(env)
+    assert (settings.drain_grace_s, settings.drain_goodbye) == (12.5, "We are closing. Bye.")
+    assert Settings.from_env(env, drain_grace_s=0.0).drain_grace_s == 0
+
+
 def test_environment_and_flags(tmp_path: Path) -> None:
     env = {
         "OPENAI_API_KEY": "sk-live-secret",
@@ -46,6 +54,7 @@ def test_environment_and_flags(tmp_path: Path) -> None:
         ({"OUTBOUND_LEAD_MS": "5"}, "OUTBOUND_LEAD_MS: Input should be greater than or equal to 40"),
         ({"STREAM_TOKEN_TTL_S": "nan"}, "STREAM_TOKEN_TTL_S:"),
         ({"HOST": "0.0.0.0"}, "HOST 0.0.0.0: without TWILIO_AUTH_TOKEN"),
+        ({"DRAIN_GRACE_SECONDS": "-1"}, "DRAIN_GRACE_SECONDS: Input should be greater than or equal to 0"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], message: str) -> None:
@@ -81,11 +90,14 @@ def test_env_example_lists_every_setting() -> None:
         "TWILIO_API_BASE",
         "STREAM_TOKEN_SECRET",
         "STREAM_TOKEN_TTL_S",
+        "REDIS_URL",
         "OUTBOUND_LEAD_MS",
         "MAX_MESSAGE_BYTES",
         "PREWARM",
         "HOST",
         "PORT",
         "NUMBERS_CONFIG",
+        "DRAIN_GRACE_SECONDS",
+        "DRAIN_GOODBYE",
     ]:
         assert f"{name}=" in text, name

@@ -188,6 +188,7 @@ async def live_gateway(
         )
         server = EmbeddedServer(create_app(gateway), lifespan="on", ws_max_size=64 * 1024)
         await server.start()
+        api.gateway_url = f"http://127.0.0.1:{server.port}"  # where outbound calls' callbacks land
         try:
             yield LiveGateway(gateway, server, sim, api)
         finally:

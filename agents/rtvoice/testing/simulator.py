@@ -84,6 +84,10 @@ class Faults:
         error_at_event: send ``error`` (an ``error`` object: type, code, message, ...) before this event.
         error: the error object to send.
         close_after_error: close with 1011 right after the injected error (a fatal upstream error).
+        max_session_seconds: a shorter session cap for the connections these faults apply to (the server
+            closes with 1001 and the cap's message, as at the real 60-minute limit).
+        sessions: which connections get these faults, by 0-based connection order (None: every one), so a
+            test can break one call and watch the others go on.
     """
 
     close_at_event: int | None = None
@@ -101,6 +105,12 @@ class Faults:
         }
     )
     close_after_error: bool = False
+    max_session_seconds: float | None = None
+    sessions: frozenset[int] | None = None
+
+    def applies_to(self, connection: int) -> bool:
+        """Whether the ``connection``-th connection (0-based) gets these faults."""
+        return self.sessions is None or connection in self.sessions
 
 
 class RealtimeSimulator:
@@ -201,6 +211,8 @@ class RealtimeSimulator:
         self.close_times: list[float] = []
         self._connections_open = 0
         self._idle = asyncio.Event()
+        self._closing = asyncio.Event()  # set by aclose(): an injected stall ends at once
+        self._connections_seen = 0
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
@@ -232,6 +244,7 @@ class RealtimeSimulator:
     async def start(self) -> None:
         """Start listening."""
         self._idle.set()
+        self._closing.clear()
         self.speech.open()
         self._server = await serve(
             self._handle,
@@ -244,6 +257,7 @@ class RealtimeSimulator:
 
     async def aclose(self) -> None:
         """Close every connection (1001, going away) and stop listening."""
+        self._closing.set()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -326,6 +340,9 @@ class RealtimeSimulator:
             await ws.send(json.dumps({"type": "error", "event_id": self._ids("event"), "error": error}))
             await ws.close(1008, "beta protocol not supported")
             return
+        connection = self._connections_seen
+        self._connections_seen += 1
+        faults = self.faults if self.faults.applies_to(connection) else Faults()
         query = parse_qs(url.query)
         model = (query.get("model") or ["gpt-realtime"])[0]
         brain = self._brain_factory()
@@ -333,7 +350,7 @@ class RealtimeSimulator:
         session = SimulatedSession(
             model=model,
             now=time.time(),
-            max_session_seconds=self.max_session_seconds,
+            max_session_seconds=faults.max_session_seconds or self.max_session_seconds,
             brain=brain,
             user_transcripts=self.user_transcripts,
             new_id=self._ids,
@@ -343,12 +360,12 @@ class RealtimeSimulator:
             created_at_once=timing.thinks,
         )
         append_bounded(self.sessions, session, self.history)
-        link = _Link(ws, self.faults)
+        link = _Link(ws, faults, self._closing)
         response_ready = asyncio.Event()
         try:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self._stream_responses(session, timing, link, response_ready))
-                tasks.create_task(self._expire(link))
+                tasks.create_task(self._expire(link, session.max_session_seconds))
                 async with link.lock:
                     await link.send_all(session.created_events())
                 await self._read(ws, session, link, response_ready)
@@ -414,10 +431,10 @@ class RealtimeSimulator:
             return timing.text_seconds(burst.text_tokens)
         return 0.0
 
-    async def _expire(self, link: _Link) -> None:
-        await asyncio.sleep(self.max_session_seconds)
-        minutes = self.max_session_seconds / 60
-        shown = f"{minutes:g} minutes" if minutes >= 1 else f"{self.max_session_seconds:g} seconds"
+    async def _expire(self, link: _Link, cap_seconds: float) -> None:
+        await asyncio.sleep(cap_seconds)
+        minutes = cap_seconds / 60
+        shown = f"{minutes:g} minutes" if minutes >= 1 else f"{cap_seconds:g} seconds"
         await link.close(1001, f"Your session hit the maximum duration of {shown}.")
 
 
@@ -428,9 +445,10 @@ class _ConnectionDone(Exception):
 class _Link:
     """Sends server events in order, with the injected faults, and closes at most once."""
 
-    def __init__(self, ws: ServerConnection, faults: Faults) -> None:
+    def __init__(self, ws: ServerConnection, faults: Faults, closing: asyncio.Event) -> None:
         self.ws = ws
         self.faults = faults
+        self.closing = closing
         self.lock = asyncio.Lock()
         self.sent = 0
         self.closed = False
@@ -448,9 +466,20 @@ class _Link:
             number = self.sent + 1
             if number == self.faults.stall_at_event:
                 # Stall, but notice a close meanwhile (the client gave up, or the simulator is closing).
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.ws.wait_closed(), self.faults.stall_seconds)
-                if self.ws.close_code is not None:
+                # A stalled server reads nothing (the client's close may sit unread behind its audio), so
+                # closing the simulator cuts the connection rather than waiting for a close handshake.
+                closed = asyncio.ensure_future(self.ws.wait_closed())
+                closing = asyncio.ensure_future(self.closing.wait())
+                await asyncio.wait(
+                    {closed, closing}, timeout=self.faults.stall_seconds, return_when=asyncio.FIRST_COMPLETED
+                )
+                for waiter in (closed, closing):
+                    waiter.cancel()
+                await asyncio.gather(closed, closing, return_exceptions=True)
+                if self.closing.is_set():
+                    self.closed_at = time.monotonic()
+                    self.ws.transport.abort()
+                if self.ws.close_code is not None or self.closing.is_set():
                     self.closed = True
                     return
             if number == self.faults.error_at_event:

@@ -21,6 +21,7 @@ from rtvoice_gateway.security.token_store import (
     InMemoryTokenStore,
     TokenStore,
     TokenStoreFull,
+    TokenStoreUnavailable,
 )
 from rtvoice_gateway.security.tokens import (
     DEFAULT_TOKEN_TTL_SECONDS,
@@ -52,6 +53,7 @@ __all__ = [
     "StreamTokens",
     "TokenStore",
     "TokenStoreFull",
+    "TokenStoreUnavailable",
     "compute_signature",
     "signature_algorithm",
     "validate_signature",

@@ -1,8 +1,9 @@
 """Single-use stream tokens: a store that lets each token id be claimed once until it expires.
 
 :class:`TokenStore` is the interface (async, so a Redis store can implement it with ``SET NX EX``);
-:class:`InMemoryTokenStore` serves one process. With more than one replica, use a shared store, or a
-token replayed against another replica would be accepted there.
+:class:`InMemoryTokenStore` serves one process. With more than one replica, use a shared store
+(:class:`rtvoice_gateway.redis_token_store.RedisTokenStore`, chosen by ``REDIS_URL``), or a token replayed
+against another replica would be accepted there.
 """
 
 from __future__ import annotations
@@ -14,7 +15,13 @@ from typing import Final
 from rtvoice.exceptions import ConfigurationError
 from rtvoice_gateway.security.tokens import StreamTokenError
 
-__all__ = ["DEFAULT_MAX_ENTRIES", "InMemoryTokenStore", "TokenStore", "TokenStoreFull"]
+__all__ = [
+    "DEFAULT_MAX_ENTRIES",
+    "InMemoryTokenStore",
+    "TokenStore",
+    "TokenStoreFull",
+    "TokenStoreUnavailable",
+]
 
 DEFAULT_MAX_ENTRIES: Final = 100_000
 """With 30 s tokens this is more than 3,000 new calls a second, per process."""
@@ -22,6 +29,10 @@ DEFAULT_MAX_ENTRIES: Final = 100_000
 
 class TokenStoreFull(StreamTokenError):
     """The store holds as many unexpired claims as it may; the stream is refused rather than risk a replay."""
+
+
+class TokenStoreUnavailable(StreamTokenError):
+    """The store could not be asked (a shared store is down or slow); the stream is refused (fail closed)."""
 
 
 class TokenStore(ABC):
@@ -41,7 +52,11 @@ class TokenStore(ABC):
 
         Raises:
             TokenStoreFull: the store cannot record another claim.
+            TokenStoreUnavailable: the store could not be reached.
         """
+
+    async def aclose(self) -> None:  # noqa: B027 -- a no-op unless the store holds connections
+        """Release the store's connections (nothing to release by default)."""
 
 
 class InMemoryTokenStore(TokenStore):

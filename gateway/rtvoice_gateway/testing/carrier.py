@@ -213,6 +213,12 @@ class SimulatedCall:
         The URL's origin is replaced by ``base_url``'s (the TwiML names the public ``wss://`` origin);
         the upgrade is signed over the URL exactly as the TwiML gave it, as Twilio does.
         """
+        await self.open_stream(stream_url=stream_url, signature=signature)
+        await self.send_start()
+
+    async def open_stream(self, *, stream_url: str | None = None, signature: str | None = None) -> None:
+        """:meth:`connect` without ``start``: only ``connected`` is sent (tests of messages before
+        ``start``); call :meth:`send_start` later."""
         url = stream_url or (self.twiml.stream_url if self.twiml else None)
         if url is None:
             raise ValueError("no stream URL: the TwiML has no <Connect><Stream>")
@@ -220,8 +226,11 @@ class SimulatedCall:
         if self.auth_token is not None or signature is not None:
             headers["X-Twilio-Signature"] = signature or twilio_signature(self.auth_token or "", url)
         self._ws = await connect(self._local(url), additional_headers=headers, max_size=2**20)
-        parameters = self.twiml.parameters if self.twiml else {}
         await self._send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
+
+    async def send_start(self) -> None:
+        """Send ``start`` (:meth:`connect` does; after :meth:`open_stream`, the test does)."""
+        parameters = self.twiml.parameters if self.twiml else {}
         await self._send(
             {
                 "event": "start",

@@ -344,6 +344,23 @@ async def test_fault_stall_then_resume() -> None:
         assert (await client.next(limit=5))["type"] == "input_audio_buffer.cleared"
 
 
+async def test_closing_the_simulator_ends_a_stall_at_once() -> None:
+    # A stalled connection reads nothing, so a close handshake could never finish: aclose() cuts it.
+    sim = RealtimeSimulator(faults=Faults(stall_at_event=2, stall_seconds=60))
+    await sim.start()
+    try:
+        async with connect(sim) as client:
+            await client.send({"type": "input_audio_buffer.clear"})
+            await asyncio.sleep(0.1)  # the stall has begun
+            async with asyncio.timeout(3):  # the stall lasts 60 s; websockets' own close limit is 10 s
+                await sim.aclose()
+            with pytest.raises(ConnectionClosed):
+                await client.next(limit=5)
+    finally:
+        await sim.aclose()
+    assert len(sim.close_times) == 1
+
+
 async def test_fault_injected_error_then_close() -> None:
     error = {
         "type": "server_error",
@@ -358,3 +375,27 @@ async def test_fault_injected_error_then_close() -> None:
         assert event["type"] == "error" and event["error"]["code"] == "session_expired"
         with pytest.raises(ConnectionClosed):
             await client.next()
+
+
+async def test_faults_apply_only_to_the_connections_named() -> None:
+    faults = Faults(close_at_event=2, sessions=frozenset({1}))
+    async with RealtimeSimulator(faults=faults) as sim:
+        async with connect(sim) as first:
+            await first.send({"type": "input_audio_buffer.clear"})
+            assert (await first.next())["type"] == "input_audio_buffer.cleared"
+            async with connect(sim) as second:
+                await second.send({"type": "input_audio_buffer.clear"})
+                with pytest.raises(ConnectionClosed):
+                    await second.next()
+            await first.send({"type": "input_audio_buffer.clear"})  # the first goes on
+            assert (await first.next())["type"] == "input_audio_buffer.cleared"
+
+
+async def test_a_per_connection_session_cap_closes_with_1001_and_the_cap_message() -> None:
+    faults = Faults(max_session_seconds=0.3, sessions=frozenset({0}))
+    async with RealtimeSimulator(faults=faults) as sim, connect(sim) as client:
+        with pytest.raises(ConnectionClosed) as closed:
+            await client.next(limit=5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+        assert "maximum duration of 0.3 seconds" in closed.value.rcvd.reason
+    assert sim.sessions[0].max_session_seconds == 0.3

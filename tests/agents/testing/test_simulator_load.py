@@ -22,6 +22,9 @@ from rtvoice.testing.timing import Timing
 from support.realtime import connect
 from support.timing import seconds
 
+# Fifty sessions at real time: a measure of stalls that a busy machine would spoil.
+pytestmark = pytest.mark.serial
+
 SESSIONS = 50
 SYNTHESIS_S = 0.05
 BOUND_S = 0.25

@@ -23,6 +23,9 @@ from rtvoice.testing.timing import (
 )
 from support.realtime import SimClient, connect
 
+# These tests measure the simulator's pacing against the wall clock.
+pytestmark = pytest.mark.serial
+
 USER_HI = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi there"}]}
 
 

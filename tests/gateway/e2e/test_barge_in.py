@@ -67,7 +67,12 @@ async def test_barge_in_truncates_at_what_the_caller_heard_and_stops_the_reply()
         call.hang_up()
         async with asyncio.timeout(5):
             await runner
+        await wait_until(lambda: len(live.gateway.finished) == 1, 5, "the call's summary")
+        barge_ins = live.gateway.metrics.registry.get_sample_value(
+            "rtvoice_barge_ins_total", {"number": "+15550100001"}
+        )
 
+    assert barge_ins == 1
     truncates = received(sim, ConversationItemTruncateEvent)
     assert len(truncates) == 1
     heard_ms = reply_heard_ms(call, reply_start)  # to the point of the frame in progress at the clear

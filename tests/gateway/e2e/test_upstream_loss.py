@@ -38,6 +38,7 @@ async def test_upstream_loss_plays_the_apology_then_closes_the_line(close_at_eve
         async with asyncio.timeout(seconds(15)):
             await runner
         finished = list(live.gateway.finished)
+        metrics = live.gateway.metrics
 
     assert call.closed_by == "gateway"
     assert live.api.updates == []
@@ -57,3 +58,10 @@ async def test_upstream_loss_plays_the_apology_then_closes_the_line(close_at_eve
     # The line closed right after the apology: no long silence before the end.
     assert call.now_ms - end < 1000
     assert [summary.ended_by for summary in finished] == ["upstream"]
+    # Counted: the lost call; a pre-warm that failed made the call open its session again.
+    counted = metrics.registry.get_sample_value
+    assert counted("rtvoice_calls_total", {"number": "+15550100001", "outcome": "upstream_lost"}) == 1
+    assert counted("rtvoice_upstream_reconnects_total", {}) == (1 if close_at_event <= 2 else 0)
+    # Events 1-2: the session could not be opened (again); later ones: it was lost.
+    lost = "connection_error" if close_at_event <= 2 else "connection_lost"
+    assert counted("rtvoice_upstream_errors_total", {"type": lost}) == 1

@@ -45,3 +45,10 @@ def test_a_full_store_refuses_rather_than_forgets() -> None:
 def test_bad_bounds(max_entries: object) -> None:
     with pytest.raises(ConfigurationError):
         InMemoryTokenStore(max_entries)  # type: ignore[arg-type]
+
+
+async def test_closing_a_store_leaves_its_claims_readable() -> None:
+    store = InMemoryTokenStore()
+    assert await store.claim("a", expires_at=30.0, now=0.0)
+    await store.aclose()  # nothing to release in memory
+    assert not await store.claim("a", expires_at=30.0, now=1.0)

@@ -27,7 +27,9 @@ cleared and truncated at the milliseconds actually heard, never after playback f
 **Input batching** (``input_batch_ms``, off by default in the core; the agent's default is
 :data:`DEFAULT_INPUT_BATCH_MS`). Microphone chunks are joined into one ``input_audio_buffer.append`` of at
 least ``input_batch_ms`` while the caller is not speaking (by the server's VAD), and sent one by one from
-``speech_started`` (which also sends what was held) to ``speech_stopped``. A phone line's 20 ms frames
+``speech_started`` to ``speech_stopped`` (the first chunk after ``speech_started`` takes what was held
+along, so only the microphone's own calls send audio: appends never overtake one another, and nothing is
+sent ahead of a barge-in's clear). A phone line's 20 ms frames
 then cost a third of the socket writes in silence, and the caller's speech start reaches the server at
 most one batch later; while the caller speaks nothing is held, so the end of a turn is not delayed.
 :meth:`RealtimeProtocol.flush_audio` sends what is held (the microphone ended).
@@ -346,11 +348,8 @@ class RealtimeProtocol:
             case ResponseAudioTranscriptDeltaEvent() | ResponseTextDeltaEvent():
                 return self._on_text_delta(event.response_id, event.item_id, event.delta)
             case InputAudioBufferSpeechStartedEvent():
-                self._user_speaking = True
-                # The caller speaks: what a batch holds goes now, first, so that it leaves before any
-                # chunk the microphone sends while the shell carries out the barge-in.
-                actions = self.flush_audio()
-                actions += self._speech.barge_in(now, local=False)
+                self._user_speaking = True  # the next chunk goes at once, with what is held before it
+                actions = self._speech.barge_in(now, local=False)
                 actions.append(UserSpeechStarted(event.item_id, event.audio_start_ms))
                 return actions
             case InputAudioBufferSpeechStoppedEvent():

@@ -96,16 +96,15 @@ def test_silent_caller_chunks_go_in_batches_of_the_configured_length() -> None:
     assert appended(protocol.send_audio(frame(7, 3 * PCM_20MS))) == [frame(6) + frame(7, 3 * PCM_20MS)]
 
 
-def test_speech_start_sends_what_is_held_first_then_every_chunk_at_once_until_speech_stops() -> None:
+def test_from_speech_start_every_chunk_goes_at_once_the_first_with_what_was_held() -> None:
     protocol = batching(60, ULAW)
     assert protocol.send_audio(frame(0, 160)) == []
+    # Only the microphone's calls send audio, so appends stay in order whatever the shell awaits.
     started = checked(protocol.receive_json(speech_event("started"), now=1.0))
-    # The held audio leaves first (before any barge-in action), then the notification.
-    assert appended(started[:1]) == [frame(0, 160)]
-    assert started[1:] == [UserSpeechStarted("item_u1", 1000)]
-    assert protocol.held_audio_ms == 0.0
+    assert started == [UserSpeechStarted("item_u1", 1000)]
+    assert protocol.held_audio_ms == 20.0
     assert [appended(protocol.send_audio(frame(i, 160))) for i in (1, 2, 3)] == [
-        [frame(1, 160)],
+        [frame(0, 160) + frame(1, 160)],
         [frame(2, 160)],
         [frame(3, 160)],
     ]
@@ -119,7 +118,7 @@ def test_speech_start_sends_what_is_held_first_then_every_chunk_at_once_until_sp
     ]
 
 
-def test_a_barge_in_sends_the_held_audio_before_clearing_the_speaker() -> None:
+def test_a_barge_in_sends_nothing_ahead_of_the_clear() -> None:
     protocol = batching(60)
     for line in fixture("audio_turn"):
         checked(protocol.receive_json(line, 1.0))
@@ -127,9 +126,10 @@ def test_a_barge_in_sends_the_held_audio_before_clearing_the_speaker() -> None:
     assert protocol.send_audio(frame(1)) == []
     [speech_started] = [line for line in fixture("user_barges_in") if "speech_started" in line]
     actions = checked(protocol.receive_json(speech_started, 1.5))
-    assert appended(actions[:1]) == [frame(1)]
-    assert actions[1] == ClearPlayback()
+    assert actions[0] == ClearPlayback()
     assert actions[-1] == UserSpeechStarted(U4, 5210)
+    assert not any('"input_audio_buffer.append"' in a.text for a in actions if isinstance(a, SendJSON))
+    assert appended(protocol.send_audio(frame(2))) == [frame(1) + frame(2)]
 
 
 def test_flush_audio_sends_what_is_held_once() -> None:

@@ -16,7 +16,7 @@ mean over the call and the median and p99 of the one-second windows. Compare row
 Usage: ``scripts/bench agent [--seconds 60] [--speed 1.0]``.
 
 Many calls: ``scripts/bench agent --calls 1,10,25,50 [--seconds 30] [--mode transcode|passthrough]
-[--recording]`` runs N agents in one process, each on phone-line devices
+[--recording] [--input-batch-ms MS]`` runs N agents in one process, each on phone-line devices
 (:mod:`rtvoice.testing.phone_line`: 20 ms μ-law frames in at real time, transcoded to PCM16 24 kHz or
 passed through; output consumed at real time with a position report per frame), all sharing one
 ``OpenAIProvider``, against the simulator in another process. Each N runs in a fresh worker process and
@@ -55,6 +55,7 @@ from rtvoice import (
     WavInputDevice,
     WavOutputDevice,
 )
+from rtvoice.realtime import DEFAULT_INPUT_BATCH_MS
 from rtvoice.testing import speech
 from rtvoice.testing.phone_line import PhoneLineMicrophone, PhoneLineMode, PhoneLineSpeaker, ulaw_from_wav
 
@@ -219,6 +220,12 @@ async def main() -> None:
         help="with --calls: only this device mode",
     )
     parser.add_argument("--recording", action="store_true", help="with --calls: record every call")
+    parser.add_argument(
+        "--input-batch-ms",
+        type=float,
+        default=None,
+        help="with --calls: the agents' input_batch_ms (default: the agent's own, 60)",
+    )
     # Internal: one measurement of the many-calls bench, in its own process.
     parser.add_argument("--worker", choices=["agent", "floor"], default=None, help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, default=1, help=argparse.SUPPRESS)
@@ -298,6 +305,7 @@ class CallsConfig:
     label: str
     mode: PhoneLineMode
     recording: bool
+    input_batch_ms: float | None = None  # None: the agent's default
 
 
 STANDARD_CONFIGS = (
@@ -426,6 +434,7 @@ async def agent_call(
         audio_output=speaker,
         provider=provider,
         recording_path=recording,
+        input_batch_ms=DEFAULT_INPUT_BATCH_MS if config.input_batch_ms is None else config.input_batch_ms,
     )
     async with asyncio.TaskGroup() as tasks:
         run = tasks.create_task(agent.run())
@@ -440,7 +449,7 @@ async def agent_call(
 async def worker(args: argparse.Namespace) -> WorkerResult:
     """Run ``args.n`` calls (agent or floor), measure, and return the result."""
     caller = read_bytes(args.caller)
-    config = CallsConfig(args.worker, args.mode or "transcode", args.recording)
+    config = CallsConfig(args.worker, args.mode or "transcode", args.recording, args.input_batch_ms)
     provider = OpenAIProvider(api_key="sk-sim", websocket_base_url=args.url)  # one for all calls
     stop = asyncio.Event()
     heard = [[0.0] for _ in range(args.n + 1)]
@@ -522,6 +531,8 @@ async def run_worker(
     ]
     if config is not None:
         command += ["--mode", config.mode] + (["--recording"] if config.recording else [])
+        if config.input_batch_ms is not None:
+            command += ["--input-batch-ms", str(config.input_batch_ms)]
     proc = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE)
     out, _ = await proc.communicate()
     if proc.returncode != 0:
@@ -548,12 +559,15 @@ async def calls_bench(args: argparse.Namespace) -> None:
     counts = sorted({int(n) for n in args.calls.split(",")})
     if not counts or counts[0] < 1:
         raise SystemExit("--calls takes positive call counts, e.g. --calls 1,10,25,50")
-    if args.mode is None and not args.recording:
+    if args.mode is None and not args.recording and args.input_batch_ms is None:
         configs: tuple[CallsConfig, ...] = STANDARD_CONFIGS
     else:
         mode: PhoneLineMode = args.mode or "transcode"
         label = "transcoding" if mode == "transcode" else "μ-law pass-through"
-        configs = (CallsConfig(label + (" + recording" if args.recording else ""), mode, args.recording),)
+        label += " + recording" if args.recording else ""
+        if args.input_batch_ms is not None:
+            label += f", input_batch_ms={args.input_batch_ms:g}"
+        configs = (CallsConfig(label, mode, args.recording, args.input_batch_ms),)
     work = Path(tempfile.mkdtemp(prefix="rtvoice-bench-calls-"))
     wav = work / "caller.wav"
     caller_wav(wav, args.seconds + RAMP_S_PER_CALL * counts[-1] + SETTLE_S + 10)

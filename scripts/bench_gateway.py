@@ -11,8 +11,9 @@ with pauses, so the agent answers and audio flows both ways. Rows:
   forwarded untouched both ways, no agent, no pacing, no marks.
 
 Figures: the process's CPU ms per call-second (``/proc/PID/stat`` over a steady window), its RSS growth per
-call, and the added latency of inbound frames (carrier send → the simulator receives the append; exact in
-pass-through, where each frame's payload is unique; both ends in this process, so one clock). Separately,
+call, and the added latency of inbound frames (carrier send → the simulator receives the append that
+carries it, a batch's wait included; exact in pass-through, where each frame's payload is unique; both
+ends in this process, so one clock). Separately,
 webhook → first agent audio at the carrier, with and without pre-warm (``PREWARM``), calls one at a time.
 
 Usage: ``scripts/bench gateway [--calls 1,10,50] [--seconds 20] [--greetings 10]``.
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import importlib
 import json
 import os
@@ -175,9 +177,13 @@ async def measure(
         if '"input_audio_buffer.append"' in raw:
             at = time.monotonic()
             message = json.loads(raw)
-            start = sent.pop(message["audio"], None)
-            if start is not None:
-                latencies.append((at - start) * 1000)
+            # One append may carry several carrier frames (the agent batches them while the caller is
+            # silent): each frame's latency counts the time it waited for its batch.
+            audio = base64.b64decode(message["audio"])
+            for offset in range(0, len(audio), 160):
+                start = sent.pop(base64.b64encode(audio[offset : offset + 160]).decode(), None)
+                if start is not None:
+                    latencies.append((at - start) * 1000)
 
     add_client_message_observer(observe)
     try:

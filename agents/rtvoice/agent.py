@@ -46,7 +46,8 @@ from rtvoice.options import (
     validate_voice,
 )
 from rtvoice.providers import OpenAIProvider, RealtimeProvider
-from rtvoice.realtime import SessionConfig
+from rtvoice.realtime import DEFAULT_INPUT_BATCH_MS, SessionConfig
+from rtvoice.realtime.protocol import check_input_batch_ms
 from rtvoice.sigint import SigintGuard
 from rtvoice.supervisor import Supervisor
 from rtvoice.tool_calls import DEFAULT_TOOL_TIMEOUT_S, ToolCalls
@@ -95,6 +96,11 @@ class RealtimeAgent:
         api_key: shorthand for ``OpenAIProvider(api_key=...)``; not together with ``provider``.
         recording_stereo: record caller left, assistant right instead of a mono mix.
         tool_timeout: seconds a tool may run before the model is told it timed out.
+        input_batch_ms: while the caller is not speaking (by the server's VAD), microphone chunks are
+            sent in appends of at least this many milliseconds (default 60: a third of the socket writes
+            of 20 ms phone frames); from the caller's speech start to its end every chunk goes at once.
+            The server hears a speech start (and so a barge-in) at most one batch later. 0: every chunk
+            at once.
         pricing: prices for the cost estimate (default: the built-in, dated table).
         handle_sigint: Ctrl+C ends ``run()`` with its result. None (default): only when the program has
             not installed a SIGINT handler of its own (a server such as uvicorn has, and keeps it);
@@ -132,6 +138,7 @@ class RealtimeAgent:
         api_key: str | None = None,
         recording_stereo: bool = False,
         tool_timeout: float = DEFAULT_TOOL_TIMEOUT_S,
+        input_batch_ms: float = DEFAULT_INPUT_BATCH_MS,
         pricing: PricingCatalog | None = None,
         handle_sigint: bool | None = None,
         upstream_timeout_seconds: float | None = DEFAULT_UPSTREAM_TIMEOUT_S,
@@ -177,6 +184,7 @@ class RealtimeAgent:
             # The supervisor reads the conversation; without user transcripts it would see only half of it.
             self.transcription_model = TranscriptionModel.WHISPER_1.value
         self.recording_stereo = recording_stereo
+        self.input_batch_ms = check_input_batch_ms(input_batch_ms)
         self.pricing = pricing
         self.audio_input = audio_input
         self.audio_output = audio_output

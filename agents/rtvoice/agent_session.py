@@ -14,7 +14,8 @@ answering the carrier's webhook (pre-warm):
      kept (up to :data:`EARLY_AUDIO_MS`, oldest dropped first and counted) and sent once it is, so a
      caller's first words are not lost;
    * the **clock** sleeps until the next thing that needs time: a playback poll while assistant audio
-     plays (or a position pushed by the device), the core's wall-clock timer, the inactivity countdown.
+     plays (or a position pushed by the device that reaches the end of the audio queued), the core's
+     wall-clock timer, the inactivity countdown.
 
 Every I/O site has its own narrow ``try``, so an ending says what failed: ``connection_error`` (cannot
 connect), ``upstream_closed``/``connection_lost`` (the server went away), ``device_error`` (a microphone or
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from openai.types.realtime import RealtimeResponseCreateParams
 from openai.types.websocket_connection_options import WebSocketConnectionOptions
+from websockets.asyncio.connection import Connection as WebSocket
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidHandshake, InvalidStatus
 
 from rtvoice import events as ev
@@ -63,6 +65,7 @@ from rtvoice.realtime import (
     UserTranscript,
     encode_client_event,
 )
+from rtvoice.realtime.playback import EPSILON_MS
 from rtvoice.recording.session_recorder import SessionRecorder
 from rtvoice.tools import ToolContext
 from rtvoice.usage import UsageTracker
@@ -124,6 +127,7 @@ class AgentSession:
             agent.session_config(input_format, output_format),
             seed=agent.conversation_seed,
             history=self.history,
+            input_batch_ms=agent.input_batch_ms,
         )
         self.stop_reason: StopReason = "stopped"
         self.error: ev.AgentError | None = None
@@ -132,8 +136,9 @@ class AgentSession:
         self.dropped_upstream_frames = 0
         """Server frames that were not valid events (logged and skipped)."""
         self._stop_event = asyncio.Event()
-        self._wake = asyncio.Event()
+        self._wake: asyncio.Future[None] | None = None  # the clock's sleep, while it sleeps
         self._conn: Any = None
+        self._ws: WebSocket | None = None  # the SDK connection's socket, used directly (see _socket_of)
         self._connecting: asyncio.Future[None] | None = None
         self._closed = False
         self._core_deadline: float | None = None
@@ -205,6 +210,7 @@ class AgentSession:
                     )
                     .enter()
                 )
+                self._ws = _socket_of(self._conn)
                 while not self.core.session_ready:
                     await self._receive(await self._conn.recv_bytes())
         except InvalidStatus as exc:
@@ -231,6 +237,7 @@ class AgentSession:
 
     async def _close_socket(self) -> None:
         conn, self._conn = self._conn, None
+        self._ws = None
         if conn is None:
             return
         try:
@@ -276,7 +283,7 @@ class AgentSession:
             except Exception as exc:
                 self._device_failed("speaker", exc, starting=True)
                 return
-            speaker.set_position_listener(self._poke)
+            speaker.set_position_listener(self._on_position)
             self._start_recording(mic.format, speaker.format)
             try:
                 async with asyncio.TaskGroup() as tasks:
@@ -319,7 +326,7 @@ class AgentSession:
             extras=dict(self.agent.injectables),
         )
         self.agent.tool_calls.bind(tasks, self.core, self.execute, context)
-        tasks.create_task(self._read(conn, speaker), name="rtvoice-reader")
+        tasks.create_task(self._read(self._ws or conn, speaker), name="rtvoice-reader")
         tasks.create_task(self._clock(speaker), name="rtvoice-clock")
         self._arm_inactivity()
 
@@ -340,12 +347,17 @@ class AgentSession:
         await self.execute(actions)
 
     async def _read(self, conn: Any, speaker: AudioOutputDevice) -> None:
+        recv = (lambda: conn.recv(decode=False)) if isinstance(conn, WebSocket) else conn.recv_bytes
         try:
             while True:
-                frame = await conn.recv_bytes()
+                frame = await recv()
                 self._heard_from_server = time.monotonic()
                 if self._assistant_active:
-                    await self._report_position(speaker)
+                    played = speaker.played_ms  # inline: this runs for every server frame
+                    if played is not None:
+                        actions = self.core.receive_playback(played, time.monotonic())
+                        if actions:
+                            await self.execute(actions)
                 await self._receive(frame)
         except ConnectionClosed as exc:
             if self.stopping:
@@ -371,7 +383,11 @@ class AgentSession:
             try:
                 chunk = await anext(chunks)
             except StopAsyncIteration:
-                return  # the source ran out: the session goes on (the caller may still listen)
+                # The source ran out: send what a batch holds; the session goes on (the caller may
+                # still listen).
+                if self.core.session_ready:
+                    await self.execute(self.core.flush_audio())
+                return
             except Exception as exc:
                 self._device_failed("microphone", exc)
                 return
@@ -379,7 +395,8 @@ class AgentSession:
                 continue
             start_ms, end_ms = self._call_ms, self._call_ms + len(chunk) / bytes_per_ms
             self._call_ms = end_ms
-            self._record_caller(chunk, start_ms, end_ms)
+            if self._recorder is not None:
+                self._record_caller(chunk, start_ms, end_ms)
             if not self.core.session_ready:
                 self._keep_early(chunk, bytes_per_ms)
                 continue
@@ -406,7 +423,8 @@ class AgentSession:
         except LocalProtocolError as exc:
             self._device_failed("microphone", exc)
             return
-        await self.execute(actions)
+        if actions:  # nothing while a batch fills
+            await self.execute(actions)
 
     async def _clock(self, speaker: AudioOutputDevice) -> None:
         while True:
@@ -420,11 +438,17 @@ class AgentSession:
             if played is not None:
                 remaining_s = (self.core.playback_cursor_ms - played) / 1000
                 deadlines.append(now + min(PLAYBACK_POLL_MAX_S, max(PLAYBACK_POLL_MIN_S, remaining_s)))
-            timeout = max(0.0, min(deadlines) - now) if deadlines else None
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout):
-                    await self._wake.wait()
+            # One future per sleep, woken by a timer or a poke (asyncio.timeout around Event.wait costs
+            # twice as much, and the clock sleeps 50 times a second while a phone line reports positions).
+            loop = asyncio.get_running_loop()
+            wake = self._wake = loop.create_future()
+            timer = loop.call_later(max(0.0, min(deadlines) - now), _wake_up, wake) if deadlines else None
+            try:
+                await wake
+            finally:
+                self._wake = None
+                if timer is not None:
+                    timer.cancel()
             now = time.monotonic()
             if self._assistant_active:
                 await self._report_position(speaker)
@@ -475,8 +499,22 @@ class AgentSession:
             self._inactivity.arm(time.monotonic())
             self._poke()
 
+    def _on_position(self) -> None:
+        """The speaker pushed a new position: wake the clock when it may have played everything queued.
+
+        Earlier positions need no wake: the reader reports the position before every server event (so a
+        barge-in truncates at the freshest value) and the clock polls until the predicted end of the
+        audio. A phone line pushes a position every 20 ms; waking the clock for each cost a task switch.
+        """
+        speaker = self._speaker
+        played = speaker.played_ms if speaker is not None else None
+        if played is None or played >= self.core.playback_cursor_ms - EPSILON_MS:
+            self._poke()
+
     def _poke(self) -> None:
-        self._wake.set()
+        wake = self._wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
 
     # -- recording --------------------------------------------------------------------------------------
 
@@ -495,7 +533,13 @@ class AgentSession:
             self._recording_failed(exc)
 
     def _record_caller(self, chunk: bytes, start_ms: float, end_ms: float) -> None:
-        self._record(lambda r: r.add_caller(chunk, start_ms, end_ms))
+        recorder = self._recorder
+        if recorder is None:
+            return
+        try:
+            recorder.add_caller(chunk, start_ms, end_ms)
+        except Exception as exc:
+            self._recording_failed(exc)
 
     def _record(self, write: Callable[[SessionRecorder], None]) -> None:
         if self._recorder is None:
@@ -531,6 +575,11 @@ class AgentSession:
 
     async def send(self, text: str) -> None:
         """Send one client event's JSON (dropped once the socket is gone; the reader ends the session)."""
+        ws = self._ws
+        if ws is not None:
+            with contextlib.suppress(ConnectionClosed):
+                await ws.send(text)
+            return
         conn = self._conn
         if conn is None:
             return
@@ -651,6 +700,26 @@ async def _call_device(call: Callable[[], Awaitable[None]], session: AgentSessio
         session._device_failed(name, exc)
         return False
     return True
+
+
+def _wake_up(wake: asyncio.Future[None]) -> None:
+    if not wake.done():
+        wake.set_result(None)
+
+
+def _socket_of(conn: Any) -> WebSocket | None:
+    """The websockets connection under an SDK ``AsyncRealtimeConnection``, or None.
+
+    The SDK's ``send_raw`` passes every frame through its send queue, which only matters while it
+    reconnects (sessions never enable that: a call's state cannot move to a new socket), and asks anyio
+    for the current task each time; ``recv_bytes`` only adds a debug log. Sending and receiving on the
+    socket itself is the same traffic at half the cost per 20 ms append. Any other connection object
+    (or one with reconnection on) is used through its public methods.
+    """
+    ws = getattr(conn, "_connection", None)
+    if isinstance(ws, WebSocket) and getattr(conn, "_on_reconnecting", None) is None:
+        return ws
+    return None
 
 
 async def _stop_device(stop: Callable[[], Awaitable[None]], name: str) -> None:

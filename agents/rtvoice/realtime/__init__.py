@@ -27,7 +27,13 @@ from rtvoice.realtime.actions import (
     UserTranscript,
 )
 from rtvoice.realtime.config import SessionConfig, build_session_update
-from rtvoice.realtime.protocol import FATAL_ERROR_CODES, FATAL_ERROR_TYPES, RealtimeProtocol
+from rtvoice.realtime.protocol import (
+    DEFAULT_INPUT_BATCH_MS,
+    FATAL_ERROR_CODES,
+    FATAL_ERROR_TYPES,
+    MAX_INPUT_BATCH_MS,
+    RealtimeProtocol,
+)
 from rtvoice.realtime.responses import MAX_QUEUED_RESPONSES
 from rtvoice.realtime.wire import (
     SERVER_EVENT_ADAPTER,
@@ -39,8 +45,10 @@ from rtvoice.realtime.wire import (
 )
 
 __all__ = [
+    "DEFAULT_INPUT_BATCH_MS",
     "FATAL_ERROR_CODES",
     "FATAL_ERROR_TYPES",
+    "MAX_INPUT_BATCH_MS",
     "MAX_QUEUED_RESPONSES",
     "SERVER_EVENT_ADAPTER",
     "Action",

@@ -24,6 +24,16 @@ refused because its VAD got in first.
 :class:`PlayAudio`; on ``speech_started`` (or :meth:`RealtimeProtocol.interrupt`) audio still playing is
 cleared and truncated at the milliseconds actually heard, never after playback finished, never at 0 ms.
 
+**Input batching** (``input_batch_ms``, off by default in the core; the agent's default is
+:data:`DEFAULT_INPUT_BATCH_MS`). Microphone chunks are joined into one ``input_audio_buffer.append`` of at
+least ``input_batch_ms`` while the caller is not speaking (by the server's VAD), and sent one by one from
+``speech_started`` to ``speech_stopped`` (the first chunk after ``speech_started`` takes what was held
+along, so only the microphone's own calls send audio: appends never overtake one another, and nothing is
+sent ahead of a barge-in's clear). A phone line's 20 ms frames
+then cost a third of the socket writes in silence, and the caller's speech start reaches the server at
+most one batch later; while the caller speaks nothing is held, so the end of a turn is not delayed.
+:meth:`RealtimeProtocol.flush_audio` sends what is held (the microphone ended).
+
 **Function calls** (:mod:`rtvoice.realtime.calls`) are reported as :class:`ToolCall` once the response
 *completed*; calls of a cancelled, failed or incomplete response are answered "not executed" instead.
 Their outputs are batched into one follow-up ``response.create``.
@@ -45,7 +55,8 @@ Driving it (the shell's side)
 
     core = RealtimeProtocol(config, seed=seed)
     on each text frame:      run(core.receive_json(frame, now=monotonic()))
-    each mic chunk (after SessionReady):   run(core.send_audio(chunk))
+    each mic chunk (after SessionReady):   run(core.send_audio(chunk))   # [] while a batch fills
+    the microphone ended:    run(core.flush_audio())
     output device progress:  run(core.receive_playback(device.played_ms, now))   # if it can tell
     after ClearPlayback:     run(core.receive_playback_cleared(device.played_ms))  # if it can tell
     ArmTimer(deadline):      at deadline, run(core.on_timer(now))
@@ -131,12 +142,14 @@ from rtvoice.realtime.wire import (
 )
 
 __all__ = [
+    "DEFAULT_INPUT_BATCH_MS",
     "FATAL_ERROR_CODES",
     "FATAL_ERROR_TYPES",
     "HANDLED_EVENT_TYPES",
     "MAX_APPEND_BYTES",
     "NOT_EXECUTED_OUTPUT",
     "RealtimeProtocol",
+    "check_input_batch_ms",
 ]
 
 FATAL_ERROR_CODES: frozenset[str] = frozenset({"session_expired", "invalid_api_key", "insufficient_quota"})
@@ -147,6 +160,12 @@ FATAL_ERROR_TYPES: frozenset[str] = frozenset({"server_error", "authentication_e
 
 MAX_APPEND_BYTES = 15 * 1024 * 1024 * 3 // 4 - 64
 """Largest audio chunk per ``input_audio_buffer.append``: the API's 15 MiB per event, after base64."""
+
+DEFAULT_INPUT_BATCH_MS = 60.0
+"""The agent's default ``input_batch_ms``: three 20 ms phone frames per append while the caller is silent."""
+
+MAX_INPUT_BATCH_MS = 200.0
+"""The largest ``input_batch_ms`` accepted (the server's VAD would see the caller's speech too late)."""
 
 NOT_EXECUTED_OUTPUT = "Not executed: the response that made this call was {status} before the call could run."
 """The output sent for a call of a response that did not complete."""
@@ -181,6 +200,19 @@ HANDLED_EVENT_TYPES: frozenset[str] = frozenset(
 _REFUSED_CODE = "conversation_already_has_active_response"
 
 
+def check_input_batch_ms(value: float) -> float:
+    """``value`` as a float if it is a valid ``input_batch_ms``.
+
+    Raises:
+        ConfigurationError: not a number from 0 to :data:`MAX_INPUT_BATCH_MS`.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= MAX_INPUT_BATCH_MS:
+        raise ConfigurationError(
+            f"input_batch_ms must be a number from 0 to {MAX_INPUT_BATCH_MS:g}, not {value!r}"
+        )
+    return float(value)
+
+
 class RealtimeProtocol:
     """The state of one Realtime session, driven by events in and actions out (see the module docstring).
 
@@ -191,6 +223,12 @@ class RealtimeProtocol:
         id_factory: returns a fresh ``event_id`` for each ``response.create``; default ``rtvoice_1``,
             ``rtvoice_2``, …
         history: the history to feed; a new one by default.
+        input_batch_ms: join microphone chunks into appends of at least this many milliseconds while the
+            caller is not speaking (0, the default: every chunk is its own append). See the module
+            docstring.
+
+    Raises:
+        ConfigurationError: ``input_batch_ms`` is negative, over :data:`MAX_INPUT_BATCH_MS`, or not a number.
     """
 
     def __init__(
@@ -200,7 +238,9 @@ class RealtimeProtocol:
         seed: ConversationSeed | None = None,
         id_factory: Callable[[], str] | None = None,
         history: ConversationHistory | None = None,
+        input_batch_ms: float = 0.0,
     ) -> None:
+        input_batch_ms = check_input_batch_ms(input_batch_ms)
         self.config = config
         self.history = history if history is not None else ConversationHistory()
         self.unknown_events: Counter[str] = Counter()
@@ -217,6 +257,10 @@ class RealtimeProtocol:
         self._speech = AssistantSpeech(
             self._playback, self._responses, self.history, server_interrupts=config.interrupt_response
         )
+        self._batch_bytes = round(input_batch_ms * config.input_format.bytes_per_ms)
+        self._held: list[bytes] = []  # microphone chunks waiting for their batch to fill
+        self._held_bytes = 0
+        self._user_speaking = False  # between speech_started and speech_stopped: nothing is held
 
     # -- state ------------------------------------------------------------------------------------------
 
@@ -244,6 +288,11 @@ class RealtimeProtocol:
     def playback_cursor_ms(self) -> float:
         """Milliseconds of assistant audio queued on the playback stream so far (less what was cleared)."""
         return self._playback.cursor
+
+    @property
+    def held_audio_ms(self) -> float:
+        """Microphone audio held for the current batch, not sent yet (see ``input_batch_ms``)."""
+        return self._held_bytes / self.config.input_format.bytes_per_ms
 
     def assistant_playing(self, now: float) -> bool:
         """True while assistant audio is queued and not yet played."""
@@ -299,10 +348,12 @@ class RealtimeProtocol:
             case ResponseAudioTranscriptDeltaEvent() | ResponseTextDeltaEvent():
                 return self._on_text_delta(event.response_id, event.item_id, event.delta)
             case InputAudioBufferSpeechStartedEvent():
+                self._user_speaking = True  # the next chunk goes at once, with what is held before it
                 actions = self._speech.barge_in(now, local=False)
                 actions.append(UserSpeechStarted(event.item_id, event.audio_start_ms))
                 return actions
             case InputAudioBufferSpeechStoppedEvent():
+                self._user_speaking = False
                 return [UserSpeechStopped(event.item_id, event.audio_end_ms)]
             case InputAudioBufferCommittedEvent():
                 self.history.place_item(event.item_id, event.previous_item_id)
@@ -401,8 +452,12 @@ class RealtimeProtocol:
     def send_audio(self, pcm: bytes) -> list[Action]:
         """Send a chunk of microphone audio (in the session's input format).
 
+        With ``input_batch_ms``, while the caller is not speaking the chunk is held until the chunks held
+        add up to a batch, which then goes as one append.
+
         Returns:
-            One :class:`SendJSON` with the ``input_audio_buffer.append`` frame; nothing for an empty chunk.
+            One :class:`SendJSON` with the ``input_audio_buffer.append`` frame (this chunk, after the
+            chunks held before it); nothing for an empty chunk or while a batch fills.
 
         Raises:
             LocalProtocolError: before :class:`SessionReady`, a PCM16 chunk of odd length, or a chunk over
@@ -416,7 +471,29 @@ class RealtimeProtocol:
             raise LocalProtocolError(f"PCM16 audio must have an even length, got {len(pcm)} bytes")
         if len(pcm) > MAX_APPEND_BYTES:
             raise LocalProtocolError(f"audio chunk of {len(pcm)} bytes exceeds {MAX_APPEND_BYTES}")
-        return [SendJSON(append_audio_json(pcm))]
+        if not self._held and (self._user_speaking or len(pcm) >= self._batch_bytes):
+            return [SendJSON(append_audio_json(pcm))]  # the hot path while the caller speaks
+        actions: list[Action] = []
+        if self._held_bytes + len(pcm) > MAX_APPEND_BYTES:
+            actions += self.flush_audio()
+        self._held.append(pcm)
+        self._held_bytes += len(pcm)
+        if self._user_speaking or self._held_bytes >= self._batch_bytes:
+            actions += self.flush_audio()
+        return actions
+
+    def flush_audio(self) -> list[Action]:
+        """Send the microphone audio held for a batch now (e.g. the microphone ended).
+
+        Returns:
+            One :class:`SendJSON` with the held chunks as one append, or nothing when none is held.
+        """
+        if not self._held:
+            return []
+        held = self._held[0] if len(self._held) == 1 else b"".join(self._held)
+        self._held.clear()
+        self._held_bytes = 0
+        return [SendJSON(append_audio_json(held))]
 
     def request_response(self, params: RealtimeResponseCreateParams | None = None) -> list[Action]:
         """Ask the model to respond, now if nothing is active, else after the active response is done.

@@ -5,8 +5,9 @@ assistant chunk handed to the speaker (placed where the speaker will play it: no
 ahead of it), and every barge-in clear (the unplayed rest is cut). G.711 devices are decoded and
 resampled to the recording's 24 kHz PCM16 with the project's low-delay resampler.
 
-Cost on the event loop: a microphone chunk is converted and placed at once (a few µs), but the timeline
-renders finished audio only every ``ADVANCE_EVERY_MS`` of call time, and the file is appended every
+Cost on the event loop: microphone chunks are kept as they come (a list append) and converted and
+placed together every ``ADVANCE_EVERY_MS`` of call time, when the timeline renders finished audio (the
+converters and the timeline give the same bytes however the audio is split), and the file is appended every
 200 ms of audio with its header updated every 700 ms. A process killed mid-call leaves a valid WAV file
 that lacks less than one second (100 + 200 + 700 ms) of the call.
 """
@@ -61,6 +62,9 @@ class SessionRecorder:
         self._caller = ToPcm24(input_format)
         self._assistant = ToPcm24(output_format)
         self._advanced_ms = 0.0
+        self._held: list[bytes] = []  # caller chunks not placed yet, contiguous from _held_start_ms
+        self._held_start_ms = 0.0
+        self._held_end_ms = 0.0
 
     @property
     def recorder(self) -> CallRecorder:
@@ -69,11 +73,22 @@ class SessionRecorder:
 
     def add_caller(self, chunk: bytes, start_ms: float, now_ms: float) -> None:
         """A microphone chunk that began at ``start_ms`` on the call's clock; every ``ADVANCE_EVERY_MS``
-        of call time, hand what became final to the file."""
-        self._recorder.add_caller(self._caller.convert(chunk), start_ms)
+        of call time, place the chunks kept since (as one) and hand what became final to the file."""
+        if self._held and start_ms != self._held_end_ms:
+            self._place_caller()  # not contiguous: the timeline decides where this one goes
+        if not self._held:
+            self._held_start_ms = start_ms
+        self._held.append(chunk)
+        self._held_end_ms = now_ms
         if now_ms - self._advanced_ms >= ADVANCE_EVERY_MS:
+            self._place_caller()
             self._recorder.advance(now_ms)
             self._advanced_ms = now_ms
+
+    def _place_caller(self) -> None:
+        held = self._held[0] if len(self._held) == 1 else b"".join(self._held)
+        self._held.clear()
+        self._recorder.add_caller(self._caller.convert(held), self._held_start_ms)
 
     def add_assistant(self, audio: bytes, at_ms: float) -> None:
         """Assistant audio the speaker will start playing at ``at_ms``."""
@@ -85,4 +100,8 @@ class SessionRecorder:
 
     def close(self, now_ms: float) -> None:
         """Write the rest and finalise the file."""
-        self._recorder.close(now_ms)
+        try:
+            if self._held:
+                self._place_caller()
+        finally:
+            self._recorder.close(now_ms)

@@ -145,3 +145,40 @@ def test_a_session_killed_mid_call_leaves_a_valid_wav_lacking_less_than_a_second
     assert len(frames) > (reported - 1000) * 24  # all but less than the last second of the call
     left = frames[200:, 0]  # the caller's constant level, after the resampler's start-up
     assert np.all(np.abs(left.astype(np.int32) - 4000) < 200)
+
+
+@pytest.mark.parametrize("fmt", [AudioFormat.PCM16_24K, AudioFormat.PCMU_8K])
+def test_caller_chunks_placed_together_give_the_bytes_of_chunks_placed_one_by_one(
+    tmp_path: Path, fmt: AudioFormat
+) -> None:
+    # The session recorder keeps caller chunks and places them together at each advance; the file must
+    # be the one a CallRecorder fed chunk by chunk writes, gaps, replies and a cut included.
+    from rtvoice.recording.recorder import CallRecorder
+
+    rate = fmt.sample_rate
+    encode = (lambda pcm: pcm) if fmt is AudioFormat.PCM16_24K else pcm16_to_ulaw
+    caller = encode(tone(2000, rate, hz=300.0))
+    reply = encode(tone(700, rate, hz=900.0, level=6000))
+    step = fmt.bytes_for(20)
+    session = SessionRecorder(tmp_path / "s.wav", stereo=True, input_format=fmt, output_format=fmt)
+    plain = CallRecorder(tmp_path / "p.wav", stereo=True)
+    caller_conv, reply_conv = ToPcm24(fmt), ToPcm24(fmt)
+    at = 0.0
+    for k in range(len(caller) // step):
+        chunk = caller[k * step : (k + 1) * step]
+        start = at + (400.0 if k == 52 else 0.0)  # one gap in the microphone's timeline
+        at = start + 20
+        session.add_caller(chunk, start, at)
+        plain.add_caller(caller_conv.convert(chunk), start)
+        if k % 5 == 4:
+            plain.advance(at)
+        if k == 10:
+            session.add_assistant(reply, at)
+            plain.schedule_agent(reply_conv.convert(reply), at)
+        if k == 30:
+            session.cut_assistant(at)
+            plain.cut_agent(at)
+    session.close(at)
+    plain.close(at)
+    assert (tmp_path / "s.wav").read_bytes() == (tmp_path / "p.wav").read_bytes()
+    assert session.recorder.timeline.caller_ms == pytest.approx(2000, abs=1)

@@ -1,0 +1,174 @@
+"""Input batching (``input_batch_ms``): microphone chunks joined into fewer appends while the caller is
+silent, each chunk sent at once while the caller speaks (by the server's VAD)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+from openai.types.realtime import RealtimeClientEvent
+from pydantic import TypeAdapter
+
+from rtvoice import RealtimeAgent
+from rtvoice.audio.format import AudioFormat
+from rtvoice.exceptions import ConfigurationError
+from rtvoice.realtime import (
+    DEFAULT_INPUT_BATCH_MS,
+    MAX_INPUT_BATCH_MS,
+    Action,
+    ClearPlayback,
+    RealtimeProtocol,
+    SendJSON,
+    SessionConfig,
+    SessionReady,
+    UserSpeechStarted,
+    UserSpeechStopped,
+)
+from rtvoice.realtime.protocol import MAX_APPEND_BYTES
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "realtime"
+CLIENT_EVENT = TypeAdapter(RealtimeClientEvent)
+U4 = "item_CT8f5aUsr4Zt6M"  # the user item of the fixture user_barges_in
+PCM_20MS = 960  # bytes of PCM16 24 kHz
+ULAW = SessionConfig(input_format=AudioFormat.PCMU_8K, output_format=AudioFormat.PCMU_8K)
+
+
+def fixture(name: str) -> list[str]:
+    return (FIXTURES / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()
+
+
+def checked(actions: list[Action]) -> list[Action]:
+    for action in actions:
+        if isinstance(action, SendJSON):
+            CLIENT_EVENT.validate_json(action.text)
+    return actions
+
+
+def batching(batch_ms: float, config: SessionConfig | None = None) -> RealtimeProtocol:
+    protocol = RealtimeProtocol(config or SessionConfig(), input_batch_ms=batch_ms)
+    created, updated = fixture("session_start")[:2]
+    protocol.receive_json(created, 0.0)
+    assert protocol.receive_json(updated, 0.0) == [SessionReady()]
+    assert protocol.receive_playback(0, now=0.0) == []
+    return protocol
+
+
+def appended(actions: list[Action]) -> list[bytes]:
+    """The audio of every append in ``actions`` (each one validated as a client event)."""
+    out = []
+    for action in checked(actions):
+        assert isinstance(action, SendJSON)
+        event = json.loads(action.text)
+        assert event["type"] == "input_audio_buffer.append"
+        out.append(base64.b64decode(event["audio"]))
+    return out
+
+
+def frame(index: int, size: int = PCM_20MS) -> bytes:
+    """A distinct chunk, so that joins and order can be checked byte for byte."""
+    return bytes([index % 256]) * size
+
+
+def speech_event(kind: str) -> str:
+    event: dict[str, str | int] = {
+        "type": f"input_audio_buffer.speech_{kind}",
+        "event_id": f"event_{kind}",
+        "item_id": "item_u1",
+    }
+    event["audio_start_ms" if kind == "started" else "audio_end_ms"] = 1000
+    return json.dumps(event)
+
+
+def test_silent_caller_chunks_go_in_batches_of_the_configured_length() -> None:
+    protocol = batching(60)
+    sent: list[list[bytes]] = [appended(protocol.send_audio(frame(i))) for i in range(2)]
+    assert protocol.held_audio_ms == 40.0
+    sent += [appended(protocol.send_audio(frame(i))) for i in range(2, 7)]
+    assert sent[:2] == [[], []]
+    assert sent[2] == [frame(0) + frame(1) + frame(2)]
+    assert sent[3:5] == [[], []]
+    assert sent[5] == [frame(3) + frame(4) + frame(5)]
+    assert sent[6] == []
+    assert protocol.held_audio_ms == 20.0
+    # A chunk that fills a batch on its own goes at once, after what was held.
+    assert appended(protocol.send_audio(frame(7, 3 * PCM_20MS))) == [frame(6) + frame(7, 3 * PCM_20MS)]
+
+
+def test_from_speech_start_every_chunk_goes_at_once_the_first_with_what_was_held() -> None:
+    protocol = batching(60, ULAW)
+    assert protocol.send_audio(frame(0, 160)) == []
+    # Only the microphone's calls send audio, so appends stay in order whatever the shell awaits.
+    started = checked(protocol.receive_json(speech_event("started"), now=1.0))
+    assert started == [UserSpeechStarted("item_u1", 1000)]
+    assert protocol.held_audio_ms == 20.0
+    assert [appended(protocol.send_audio(frame(i, 160))) for i in (1, 2, 3)] == [
+        [frame(0, 160) + frame(1, 160)],
+        [frame(2, 160)],
+        [frame(3, 160)],
+    ]
+    assert checked(protocol.receive_json(speech_event("stopped"), now=2.0)) == [
+        UserSpeechStopped("item_u1", 1000)
+    ]
+    assert [appended(protocol.send_audio(frame(i, 160))) for i in (4, 5, 6)] == [
+        [],
+        [],
+        [frame(4, 160) + frame(5, 160) + frame(6, 160)],
+    ]
+
+
+def test_a_barge_in_sends_nothing_ahead_of_the_clear() -> None:
+    protocol = batching(60)
+    for line in fixture("audio_turn"):
+        checked(protocol.receive_json(line, 1.0))
+    protocol.receive_playback(500, now=1.5)
+    assert protocol.send_audio(frame(1)) == []
+    [speech_started] = [line for line in fixture("user_barges_in") if "speech_started" in line]
+    actions = checked(protocol.receive_json(speech_started, 1.5))
+    assert actions[0] == ClearPlayback()
+    assert actions[-1] == UserSpeechStarted(U4, 5210)
+    assert not any('"input_audio_buffer.append"' in a.text for a in actions if isinstance(a, SendJSON))
+    assert appended(protocol.send_audio(frame(2))) == [frame(1) + frame(2)]
+
+
+def test_flush_audio_sends_what_is_held_once() -> None:
+    protocol = batching(200)
+    assert protocol.flush_audio() == []
+    for i in range(3):
+        assert protocol.send_audio(frame(i)) == []
+    assert appended(protocol.flush_audio()) == [frame(0) + frame(1) + frame(2)]
+    assert protocol.flush_audio() == []
+
+
+def test_no_batch_by_default_in_the_core() -> None:
+    protocol = batching(0)
+    assert [appended(protocol.send_audio(frame(i))) for i in range(3)] == [[frame(0)], [frame(1)], [frame(2)]]
+    assert protocol.flush_audio() == []
+
+
+def test_a_batch_never_exceeds_the_append_limit() -> None:
+    protocol = batching(60)
+    assert protocol.send_audio(frame(0)) == []
+    big = bytes(MAX_APPEND_BYTES - 100)  # fits alone, not after what is held
+    assert appended(protocol.send_audio(big)) == [frame(0), big]
+
+
+def test_chunks_are_still_checked_when_held() -> None:
+    protocol = batching(60)
+    with pytest.raises(Exception, match="even"):
+        protocol.send_audio(bytes(961))
+    assert protocol.held_audio_ms == 0.0
+
+
+@pytest.mark.parametrize("value", [-1, MAX_INPUT_BATCH_MS + 1, float("nan"), True, "60"])
+def test_invalid_batch_lengths_are_refused(value: object) -> None:
+    with pytest.raises(ConfigurationError, match="input_batch_ms"):
+        RealtimeProtocol(SessionConfig(), input_batch_ms=value)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="input_batch_ms"):
+        RealtimeAgent(api_key="sk-test", input_batch_ms=value)  # type: ignore[arg-type]
+
+
+def test_the_agent_batches_by_default() -> None:
+    assert RealtimeAgent(api_key="sk-test").input_batch_ms == DEFAULT_INPUT_BATCH_MS == 60.0
+    assert RealtimeAgent(api_key="sk-test", input_batch_ms=0).input_batch_ms == 0.0

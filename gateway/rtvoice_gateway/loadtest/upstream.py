@@ -39,6 +39,10 @@ from rtvoice_gateway.loadtest.stats import read_tag
 
 __all__ = ["CALLER", "MeasuringSimulator", "SessionLog"]
 
+#: Bytes of one 20 ms frame: μ-law 8 kHz, and PCM16 24 kHz.
+PCMU_FRAME_BYTES = 160
+PCM16_FRAME_BYTES = 960
+
 #: How the agent's instructions name the caller (the session's key in the records).
 CALLER = re.compile(r"The caller's number is (\+\d+)")
 
@@ -87,7 +91,9 @@ class MeasuringSimulator(RealtimeSimulator):
                 arrived = time.monotonic()
                 text = message if isinstance(message, str) else message.decode("utf-8", "replace")
                 if '"input_audio_buffer.append"' in text:
-                    log.appends.append((arrived, self._tag(text) if log.pcmu else -1))
+                    # An append may hold several 20 ms frames (the agent batches them while nobody
+                    # speaks): one entry per frame, all arrived with it.
+                    log.appends.extend((arrived, tag) for tag in self._tags(text, log.pcmu))
                 elif not log.caller and '"session.update"' in text:
                     found = CALLER.search(text)
                     log.caller = found.group(1) if found else ""
@@ -100,17 +106,22 @@ class MeasuringSimulator(RealtimeSimulator):
                     return
 
     @staticmethod
-    def _tag(text: str) -> int:
+    def _tags(text: str, pcmu: bool) -> list[int]:
+        """One entry per 20 ms frame of an append's audio: the frame index the carrier tagged it with
+        (μ-law sessions), else -1 (PCM16 24 kHz: 960 bytes a frame; the tags do not survive transcoding)."""
         key = text.find('"audio":')
         start = text.find('"', key + len('"audio":')) + 1
-        if key < 0 or start <= 0:
-            return -1
+        end = text.find('"', start)
+        if key < 0 or start <= 0 or end < 0:
+            return [-1]
         try:
-            head = base64.b64decode(text[start : start + 8])
+            audio = base64.b64decode(text[start:end])
         except ValueError:
-            return -1
-        tag = read_tag(head)
-        return -1 if tag is None else tag
+            return [-1]
+        if not pcmu:
+            return [-1] * max(1, round(len(audio) / PCM16_FRAME_BYTES))
+        tags = [read_tag(audio[at : at + PCMU_FRAME_BYTES]) for at in range(0, len(audio), PCMU_FRAME_BYTES)]
+        return [-1 if tag is None else tag for tag in tags] or [-1]
 
     async def _stream_responses(
         self, session: SimulatedSession, timing: Timing, link: Any, response_ready: asyncio.Event

@@ -49,7 +49,8 @@ find_any_python() {
     return 1
 }
 
-# ensure_uv: print the path of a uv (on PATH, or installed from PyPI into $ROOT/.venv-lock), for scripts/lock.
+# ensure_uv: print the path of a uv (on PATH, or installed from PyPI into $ROOT/.venv-lock), for scripts/lock
+# and ensure_venv.
 ensure_uv() {
     if command -v uv >/dev/null 2>&1; then command -v uv; return 0; fi
     local dir="$ROOT/.venv-lock" python
@@ -87,12 +88,19 @@ ensure_venv() {
         rm -rf "$dir"
         kept=""
         "$python" -m venv "$dir" || return 1
-        "$dir/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
     else
         log "updating $dir (requirements/$lock.txt)"
     fi
-    # pip prints a warning for each local index folder this machine lists but lacks; they are noise.
-    "$dir/bin/python" -m pip install -q -r "$file" 2> >(grep -v "^WARNING: Location" >&2) || return 1
-    "$dir/bin/python" -m pip install -q --no-deps -e "$ROOT" 2> >(grep -v "^WARNING: Location" >&2) || return 1
+    # uv installs the same locked versions several times faster than pip; pip where uv cannot be had.
+    local uv
+    if uv="$(ensure_uv 2>/dev/null)"; then
+        "$uv" pip install -q --python "$dir/bin/python" -r "$file" || return 1
+        "$uv" pip install -q --python "$dir/bin/python" --no-deps -e "$ROOT" || return 1
+    else
+        "$dir/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+        # pip prints a warning for each local index folder this machine lists but lacks; they are noise.
+        "$dir/bin/python" -m pip install -q -r "$file" 2> >(grep -v "^WARNING: Location" >&2) || return 1
+        "$dir/bin/python" -m pip install -q --no-deps -e "$ROOT" 2> >(grep -v "^WARNING: Location" >&2) || return 1
+    fi
     echo "$base$kept $lock:$hash" >"$dir/.installed"
 }

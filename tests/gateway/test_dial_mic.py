@@ -27,7 +27,6 @@ skipped, with the daemon's own words, only when PulseAudio is missing or cannot 
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import signal
 import subprocess
@@ -42,6 +41,7 @@ import numpy as np
 import pytest
 
 from rtvoice.testing import speech
+from support.serve import clean_env
 from support.timing import seconds
 
 pytestmark = pytest.mark.slow
@@ -56,13 +56,6 @@ class Pulse:
     """A running PulseAudio: the environment its clients need."""
 
     env: dict[str, str]
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "TWILIO_AUTH_TOKEN", "PUBLIC_URL")
-    }
-    return {**env, **extra}
 
 
 @pytest.fixture

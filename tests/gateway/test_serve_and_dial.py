@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import pytest
 
 from rtvoice.testing import speech
 from rtvoice_gateway.cli import main
+from support.serve import clean_env
 from support.timing import seconds
 
 pytestmark = pytest.mark.slow
@@ -21,13 +21,6 @@ pytestmark = pytest.mark.slow
 
 def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "rtvoice_gateway.cli", *args]
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "TWILIO_AUTH_TOKEN", "PUBLIC_URL")
-    }
-    return {**env, **extra}
 
 
 async def test_serve_then_dial_a_wav_through_it(tmp_path: Path) -> None:

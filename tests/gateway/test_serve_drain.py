@@ -6,10 +6,7 @@ when the grace ends is played whole before the goodbye: tests/gateway/e2e/test_d
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 
 import httpx2
 import pytest
@@ -18,6 +15,7 @@ from rtvoice_gateway.serve import render_apology
 from rtvoice_gateway.settings import DRAIN_GOODBYE
 from rtvoice_gateway.testing import SimulatedCall
 from support.gateway import mulaw_speech, quiet_spans, sounding, wait_until
+from support.serve import serve_process
 from support.timing import seconds
 
 pytestmark = pytest.mark.slow
@@ -25,55 +23,38 @@ pytestmark = pytest.mark.slow
 GRACE_S = 5
 
 
-def clean_env() -> dict[str, str]:
-    drop = ("OPENAI_API_KEY", "TWILIO_AUTH_TOKEN", "PUBLIC_URL", "DRAIN_GRACE_SECONDS", "DRAIN_GOODBYE")
-    return {k: v for k, v in os.environ.items() if k not in drop}
-
-
 async def test_sigterm_refuses_new_calls_and_ends_live_ones_with_a_goodbye() -> None:
     goodbye = render_apology(DRAIN_GOODBYE)  # what the server renders: espeak-ng is deterministic
     whole = len(goodbye) // 160 * 160
     head, tail, rest = goodbye[:1600], goodbye[whole - 1600 : whole], goodbye[whole:]
-    server = await asyncio.create_subprocess_exec(
-        *[sys.executable, "-m", "rtvoice_gateway.cli", "serve", "--port", "0", "--drain-grace", str(GRACE_S)],
-        env=clean_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    assert server.stdout is not None and server.stderr is not None
     runners: list[asyncio.Task[None]] = []
     try:
-        async with asyncio.timeout(seconds(30)):
-            line = (await server.stdout.readline()).decode().strip()
-        assert line.startswith("listening on http://127.0.0.1:"), line
-        url = line.removeprefix("listening on ")
-        calls = [SimulatedCall(url, from_number=f"+1555010012{n}") for n in range(2)]
-        for call in calls:
-            await call.dial()
-            await call.connect()
-            runners.append(asyncio.create_task(call.run()))
-        await wait_until(lambda: all(quiet_spans(call, 1) for call in calls), 30, "both greetings")
-        greeted = [len(call.heard) for call in calls]
-        first, second = calls
-        first.say(mulaw_speech("Are you open tonight?"))
-        await wait_until(lambda: bool(sounding(first, greeted[0])), 20, "the first caller's answer")
+        async with serve_process("--drain-grace", str(GRACE_S)) as serve:
+            server, url = serve.process, serve.url
+            calls = [SimulatedCall(url, from_number=f"+1555010012{n}") for n in range(2)]
+            for call in calls:
+                await call.dial()
+                await call.connect()
+                runners.append(asyncio.create_task(call.run()))
+            await wait_until(lambda: all(quiet_spans(call, 1) for call in calls), 30, "both greetings")
+            greeted = [len(call.heard) for call in calls]
+            first, second = calls
+            first.say(mulaw_speech("Are you open tonight?"))
+            await wait_until(lambda: bool(sounding(first, greeted[0])), 20, "the first caller's answer")
 
-        server.send_signal(signal.SIGTERM)  # while the first call's answer plays
-        async with httpx2.AsyncClient(timeout=seconds(5)) as client:
-            await wait_until_draining(client, url)
-        late = SimulatedCall(url, from_number="+15550100129")
-        with pytest.raises(httpx2.HTTPStatusError) as refused:
-            await late.dial()
-        assert refused.value.response.status_code == 503
-        second.say(mulaw_speech("Can I book a table?"))  # during the grace, calls go on as usual
+            server.send_signal(signal.SIGTERM)  # while the first call's answer plays
+            async with httpx2.AsyncClient(timeout=seconds(5)) as client:
+                await wait_until_draining(client, url)
+            late = SimulatedCall(url, from_number="+15550100129")
+            with pytest.raises(httpx2.HTTPStatusError) as refused:
+                await late.dial()
+            assert refused.value.response.status_code == 503
+            second.say(mulaw_speech("Can I book a table?"))  # during the grace, calls go on as usual
 
-        async with asyncio.timeout(seconds(GRACE_S + 40)):
-            await asyncio.gather(*runners)
-            _, log = await server.communicate()
+            async with asyncio.timeout(seconds(GRACE_S + 40)):
+                await asyncio.gather(*runners)
+                _, log = await server.communicate()
     finally:
-        if server.returncode is None:
-            server.kill()
-            await server.wait()
         for runner in runners:
             runner.cancel()
     assert server.returncode == 0, log.decode()[-3000:]
@@ -92,34 +73,23 @@ async def test_sigterm_refuses_new_calls_and_ends_live_ones_with_a_goodbye() -> 
 
 
 async def test_a_second_signal_ends_at_once_without_the_goodbye() -> None:
-    server = await asyncio.create_subprocess_exec(
-        *[sys.executable, "-m", "rtvoice_gateway.cli", "serve", "--port", "0", "--drain-grace", "600"],
-        env=clean_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    assert server.stdout is not None and server.stderr is not None
     runner: asyncio.Task[None] | None = None
     try:
-        async with asyncio.timeout(seconds(30)):
-            line = (await server.stdout.readline()).decode().strip()
-        url = line.removeprefix("listening on ")
-        call = SimulatedCall(url)
-        await call.dial()
-        await call.connect()
-        runner = asyncio.create_task(call.run())
-        await wait_until(lambda: quiet_spans(call, 1), 30, "the greeting")
-        server.send_signal(signal.SIGTERM)
-        async with httpx2.AsyncClient(timeout=seconds(5)) as client:
-            await wait_until_draining(client, url)
-        server.send_signal(signal.SIGINT)
-        async with asyncio.timeout(seconds(20)):  # a hang guard: the drain's grace is 600 s
-            _, log = await server.communicate()
-            await runner
+        async with serve_process("--drain-grace", "600") as serve:
+            server, url = serve.process, serve.url
+            call = SimulatedCall(url)
+            await call.dial()
+            await call.connect()
+            runner = asyncio.create_task(call.run())
+            await wait_until(lambda: quiet_spans(call, 1), 30, "the greeting")
+            server.send_signal(signal.SIGTERM)
+            async with httpx2.AsyncClient(timeout=seconds(5)) as client:
+                await wait_until_draining(client, url)
+            server.send_signal(signal.SIGINT)
+            async with asyncio.timeout(seconds(20)):  # a hang guard: the drain's grace is 600 s
+                _, log = await server.communicate()
+                await runner
     finally:
-        if server.returncode is None:
-            server.kill()
-            await server.wait()
         if runner is not None:
             runner.cancel()
     assert server.returncode == 1, log.decode()[-3000:]

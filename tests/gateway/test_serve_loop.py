@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 
@@ -12,12 +11,8 @@ import pytest
 from rtvoice_gateway.serve import event_loop_factory
 from rtvoice_gateway.testing import SimulatedCall
 from support.gateway import wait_until
+from support.serve import clean_env, serve_process
 from support.timing import seconds
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    drop = ("OPENAI_API_KEY", "TWILIO_AUTH_TOKEN", "PUBLIC_URL", "NUMBERS_CONFIG", "EVENT_LOOP")
-    return {**{k: v for k, v in os.environ.items() if k not in drop}, **extra}
 
 
 @pytest.mark.slow
@@ -36,24 +31,10 @@ async def test_serve_answers_a_call_on_the_loop_it_was_given(
     """``--loop`` (or ``EVENT_LOOP``; default auto, which is uvloop as installed) picks the loop the process
     runs on, as its log says, and a call is answered on it (the caller hears the agent)."""
     args = ["--loop", flag] if flag else []
-    server = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "rtvoice_gateway.cli",
-        "serve",
-        "--port",
-        "0",
-        *args,
-        env=clean_env(**({"EVENT_LOOP": env} if env else {})),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        assert server.stdout is not None and server.stderr is not None
-        async with asyncio.timeout(seconds(30)):
-            line = (await server.stdout.readline()).decode().strip()
-        assert line.startswith("listening on http://127.0.0.1:"), line
-        call = SimulatedCall(line.removeprefix("listening on "))
+    async with serve_process(*args, env=clean_env(**({"EVENT_LOOP": env} if env else {}))) as serve:
+        server = serve.process
+        assert server.stderr is not None
+        call = SimulatedCall(serve.url)
         await call.dial()
         await call.connect()
         runner = asyncio.create_task(call.run())
@@ -65,10 +46,6 @@ async def test_serve_answers_a_call_on_the_loop_it_was_given(
         async with asyncio.timeout(seconds(10)):
             code = await server.wait()
         stderr = (await server.stderr.read()).decode()
-    finally:
-        if server.returncode is None:
-            server.kill()
-            await server.wait()
     assert code == 0, stderr
     assert f"serving on the {module} event loop" in stderr, stderr
 

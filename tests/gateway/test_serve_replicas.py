@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
@@ -22,6 +19,7 @@ from websockets.exceptions import InvalidStatus
 from rtvoice_gateway.testing import SimulatedCall
 from support.gateway import quiet_spans, wait_until
 from support.redis_server import RedisServer
+from support.serve import clean_env, serve_process
 from support.timing import seconds
 
 pytestmark = pytest.mark.slow
@@ -33,31 +31,17 @@ SECRET = "one-secret-shared-by-every-replica-0123456789"
 async def serve(redis_url: str, log: list[str]) -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
     """A ``serve`` process (embedded simulator, no carrier credentials); its URL and the process. Its
     stderr is appended to ``log`` once it has exited."""
-    drop = ("OPENAI_API_KEY", "TWILIO_AUTH_TOKEN", "PUBLIC_URL", "NUMBERS_CONFIG", "REDIS_URL")
-    env = {k: v for k, v in os.environ.items() if k not in drop}
-    env |= {"REDIS_URL": redis_url, "STREAM_TOKEN_SECRET": SECRET, "DRAIN_GRACE_SECONDS": "0"}
-    server = await asyncio.create_subprocess_exec(
-        *[sys.executable, "-m", "rtvoice_gateway.cli", "serve", "--port", "0"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    assert server.stdout is not None
-    try:
-        async with asyncio.timeout(seconds(30)):
-            line = (await server.stdout.readline()).decode().strip()
-        assert line.startswith("listening on http://127.0.0.1:"), line
-        yield line.removeprefix("listening on "), server
-    finally:
-        if server.returncode is None:
-            server.send_signal(signal.SIGTERM)
-            try:
-                async with asyncio.timeout(seconds(30)):
-                    _, stderr = await server.communicate()
-                log.append(stderr.decode())
-            except TimeoutError:
-                server.kill()
-                await server.wait()
+    env = clean_env(REDIS_URL=redis_url, STREAM_TOKEN_SECRET=SECRET, DRAIN_GRACE_SECONDS="0")
+    async with serve_process(env=env) as served:
+        try:
+            yield served.url, served.process
+        finally:
+            if served.process.returncode is None:
+                served.process.send_signal(signal.SIGTERM)
+                with contextlib.suppress(TimeoutError):  # then serve_process kills it
+                    async with asyncio.timeout(seconds(30)):
+                        _, stderr = await served.process.communicate()
+                    log.append(stderr.decode())
 
 
 async def test_a_token_used_on_one_serve_process_is_refused_on_another_sharing_redis(

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import subprocess
-import sys
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +16,7 @@ import pytest
 from rtvoice_gateway.testing import SimulatedCall
 from support.faults import fault_row
 from support.gateway import wait_until
+from support.serve import serve_process
 from support.timing import seconds
 
 
@@ -67,32 +66,12 @@ async def test_recording_disk_full(tmp_path: Path, disk: str, caplog: pytest.Log
                 assert 0 < len(wav.readframes(frames)) == frames * wav.getsampwidth() * wav.getnchannels()
 
 
-def clean_env() -> dict[str, str]:
-    drop = ("OPENAI_API_KEY", "TWILIO_AUTH_TOKEN", "PUBLIC_URL", "NUMBERS_CONFIG")
-    return {k: v for k, v in os.environ.items() if k not in drop}
-
-
 async def sigterm_mid_call() -> tuple[SimulatedCall, int, str]:
     """Run ``serve``, place a call, send SIGTERM once the agent speaks; the call, exit status and stderr."""
-    server = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "rtvoice_gateway.cli",
-        "serve",
-        "--port",
-        "0",
-        "--drain-grace",
-        "0",
-        env=clean_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        assert server.stdout is not None and server.stderr is not None
-        async with asyncio.timeout(seconds(30)):
-            line = (await server.stdout.readline()).decode().strip()
-        assert line.startswith("listening on http://127.0.0.1:"), line
-        call = SimulatedCall(line.removeprefix("listening on "))
+    async with serve_process("--drain-grace", "0") as serve:
+        server = serve.process
+        assert server.stderr is not None
+        call = SimulatedCall(serve.url)
         await call.dial()
         await call.connect()
         runner = asyncio.create_task(call.run())
@@ -102,10 +81,6 @@ async def sigterm_mid_call() -> tuple[SimulatedCall, int, str]:
             await runner
             code = await server.wait()
         stderr = (await server.stderr.read()).decode()
-    finally:
-        if server.returncode is None:
-            server.kill()
-            await server.wait()
     return call, code, stderr
 
 

@@ -87,7 +87,12 @@ async def run_call(ws: WebSocket, call: CallResources) -> CallSummary:
     settings, agent = call.settings, call.agent
     stream = TwilioMediaStream(call_sid=call.details.call_sid, max_message_chars=settings.max_message_bytes)
     line = PhoneLine(
-        ws, stream, mode=call.entry.audio, lead_ms=settings.outbound_lead_ms, clock_speed=call.clock_speed
+        ws,
+        stream,
+        mode=call.entry.audio,
+        lead_ms=settings.outbound_lead_ms,
+        release_ms=settings.outbound_release_ms,
+        clock_speed=call.clock_speed,
     )
     control = CallControl(call.details, line, call.rest, call.entry.transfer_targets, bus=agent.event_bus)
     relay = DigitRelay(agent) if call.entry.dtmf == "model" else None

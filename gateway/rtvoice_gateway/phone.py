@@ -222,6 +222,8 @@ class PhoneLine:
         stream: the carrier core (bound to the call the stream token grants).
         mode: ``"transcode"`` or ``"passthrough"``.
         lead_ms: agent audio to keep queued at the carrier.
+        release_ms: send agent audio in steps of this much (one media message and one mark each);
+            default 60 ms, or ``lead_ms - 20`` when the lead is shorter than 80 ms.
         on_digit: called with each DTMF digit the caller presses.
         clock_speed: how much faster than real time the carrier plays (1 in production; a simulated
             carrier in tests and the demo may run faster, and the pacer's clock must follow it).
@@ -234,13 +236,15 @@ class PhoneLine:
         *,
         mode: AudioMode = "transcode",
         lead_ms: int = 160,
+        release_ms: int | None = None,
         on_digit: Callable[[str], None] | None = None,
         clock_speed: float = 1.0,
     ) -> None:
         self.ws = ws
         self.clock_speed = clock_speed
         self.stream = stream
-        self.pacer = OutboundPacer(lead_ms)
+        release = min(60, lead_ms - FRAME_MS) if release_ms is None else release_ms
+        self.pacer = OutboundPacer(lead_ms, release_ms=release)
         self.offset_ms = 0.0
         self.microphone = PhoneMicrophone(mode)
         self.speaker = PhoneSpeaker(self, mode)
@@ -256,7 +260,8 @@ class PhoneLine:
         """Called each time audio frames went out to the carrier (metrics)."""
         self.on_dropped: Callable[[str], None] | None = None
         """Called with the reason of each inbound frame dropped: a violation kind or ``mic_queue_full``."""
-        self._wake = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None  # the sender's sleep, while it sleeps
+        self._woken = False
         self._closed = False
 
     # -- the tasks --------------------------------------------------------------------------------------
@@ -313,22 +318,35 @@ class PhoneLine:
                 self._end("violation")
 
     async def send_paced(self) -> None:
-        """Send the pacer's frames as they fit the lead, each release followed by a mark."""
+        """Send the pacer's releases as they fit the lead: each one ``media`` message and a mark."""
+        loop = asyncio.get_running_loop()
         while not self.ended.is_set():
+            self._woken = False
             release = self.pacer.poll(self.now())
             if release.frames and self.call is not None:
-                await self.send(self.stream.send_audio(b"".join(release.frames)) + self.stream.send_mark())
+                audio = self.stream.send_audio(
+                    b"".join(release.frames), frames_per_message=len(release.frames)
+                )
+                await self.send(audio + self.stream.send_mark())
                 if self.on_sent is not None:
                     self.on_sent()
-            timeout = (
+            if self._woken:
+                continue  # audio came while we were sending: poll again now
+            # One future per sleep, resolved by a timer or by wake() (cheaper than Event + timeout).
+            waiter = self._waiter = loop.create_future()
+            timer = (
                 None
                 if release.wake_at is None
-                else max(0.0, (release.wake_at - self.now()) / self.clock_speed)
+                else loop.call_later(
+                    max(0.0, (release.wake_at - self.now()) / self.clock_speed), _resolve, waiter
+                )
             )
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout):
-                    await self._wake.wait()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+                if timer is not None:
+                    timer.cancel()
 
     # -- used by the devices and the call -----------------------------------------------------------------
 
@@ -337,8 +355,9 @@ class PhoneLine:
         return time.monotonic() * self.clock_speed
 
     def wake(self) -> None:
-        """New audio for the sender."""
-        self._wake.set()
+        """New audio for the sender (or the line ended)."""
+        self._woken = True
+        _resolve(self._waiter)
 
     async def send(self, frames: list[str]) -> None:
         """Write frames in order (dropped once the socket is gone)."""
@@ -400,4 +419,9 @@ class PhoneLine:
             self.end_reason = reason
             self.ended.set()
             self.microphone.end()
-            self._wake.set()
+            self.wake()
+
+
+def _resolve(waiter: asyncio.Future[None] | None) -> None:
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)

@@ -65,7 +65,21 @@ class Settings(BaseModel):
     )
     stream_token_ttl_s: float = Field(default=30.0, gt=0, le=600, description="STREAM_TOKEN_TTL_S")
     outbound_lead_ms: int = Field(
-        default=160, ge=40, le=1000, description="OUTBOUND_LEAD_MS: agent audio queued at the carrier"
+        default=160,
+        ge=40,
+        le=1000,
+        multiple_of=20,
+        description="OUTBOUND_LEAD_MS: agent audio queued at the carrier (whole 20 ms frames)",
+    )
+    outbound_release_ms: int = Field(
+        default=60,
+        ge=20,
+        le=980,
+        multiple_of=20,
+        description=(
+            "OUTBOUND_RELEASE_MS: agent audio sent to the carrier in steps of this much, one media message "
+            "and one mark each (at most OUTBOUND_LEAD_MS - 20)"
+        ),
     )
     max_message_bytes: int = Field(
         default=64 * 1024, ge=1024, description="MAX_MESSAGE_BYTES: the largest media-stream message"
@@ -171,6 +185,7 @@ class Settings(BaseModel):
             "stream_token_secret": "STREAM_TOKEN_SECRET",
             "stream_token_ttl_s": "STREAM_TOKEN_TTL_S",
             "outbound_lead_ms": "OUTBOUND_LEAD_MS",
+            "outbound_release_ms": "OUTBOUND_RELEASE_MS",
             "max_message_bytes": "MAX_MESSAGE_BYTES",
             "prewarm": "PREWARM",
             "host": "HOST",
@@ -193,6 +208,11 @@ class Settings(BaseModel):
             name = names.get(field, field.upper())
             message = first["msg"].removeprefix("Value error, ")
             raise SettingsError(f"{name}: {message}") from exc
+        if settings.outbound_release_ms > settings.outbound_lead_ms - 20:
+            raise SettingsError(
+                f"OUTBOUND_RELEASE_MS: {settings.outbound_release_ms} must be at most OUTBOUND_LEAD_MS - 20 "
+                f"({settings.outbound_lead_ms - 20})"
+            )
         if settings.local_only and not is_loopback(settings.host):
             raise SettingsError(
                 f"HOST {settings.host}: without TWILIO_AUTH_TOKEN nobody's signature can be checked, so the "

@@ -4,7 +4,7 @@
 :class:`~rtvoice.recording.wav_stream.WavStreamWriter`. The agent feeds it what the caller said and what it
 sent to the speaker, and calls :meth:`CallRecorder.advance` every 100 ms or so from its own task; each
 call hands the audio that became final to the file, which appends it every ``write_every_ms`` of audio
-(200 ms by default) and updates its header every ``header_every_ms`` (700 ms). Memory stays bounded (the
+(200 ms by default) and updates its header every ``header_every_ms`` (500 ms). Memory stays bounded (the
 audio scheduled ahead plus ``hold_ms``), and the file is a valid WAV file at every moment: if the
 process dies mid-call it lacks less than ``write_every_ms + header_every_ms`` of the audio advanced.
 
@@ -25,7 +25,7 @@ __all__ = ["CallRecorder"]
 
 _WRITE_BLOCK_MS = 1000.0  # one advance writes at most this much at a time, to bound its memory
 WRITE_EVERY_MS = 200.0
-HEADER_EVERY_MS = 700.0
+HEADER_EVERY_MS = 500.0
 
 
 class CallRecorder:
@@ -155,13 +155,17 @@ class CallRecorder:
             OSError: the file could not be written.
         """
         # In blocks, so a long gap between calls never builds one huge buffer.
-        frames = self._timeline.advance(now_ms, max_ms=_WRITE_BLOCK_MS)  # validates now_ms first
+        timeline = self._timeline
+        block = round(_WRITE_BLOCK_MS * timeline.sample_rate / 1000) * timeline.frame_bytes
+        frames = timeline.advance(now_ms, max_ms=_WRITE_BLOCK_MS)  # validates now_ms first
         self._last_now_ms = max(self._last_now_ms, float(now_ms))
         written = 0
         while frames:
             self._writer.write(frames)
             written += len(frames)
-            frames = self._timeline.advance(now_ms, max_ms=_WRITE_BLOCK_MS)
+            if len(frames) < block:
+                break  # less than a whole block: nothing more is final yet
+            frames = timeline.advance(now_ms, max_ms=_WRITE_BLOCK_MS)
         return written
 
     def flush(self) -> None:

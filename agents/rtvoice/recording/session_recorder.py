@@ -6,10 +6,10 @@ ahead of it), and every barge-in clear (the unplayed rest is cut). G.711 devices
 resampled to the recording's 24 kHz PCM16 with the project's low-delay resampler.
 
 Cost on the event loop: microphone chunks are kept as they come (a list append) and converted and
-placed together every ``ADVANCE_EVERY_MS`` of call time, when the timeline renders finished audio (the
-converters and the timeline give the same bytes however the audio is split), and the file is appended every
-200 ms of audio with its header updated every 700 ms. A process killed mid-call leaves a valid WAV file
-that lacks less than one second (100 + 200 + 700 ms) of the call.
+placed together every ``ADVANCE_EVERY_MS`` (200 ms) of call time, when the timeline renders finished audio
+(the converters and the timeline give the same bytes however the audio is split), and the file is appended
+every 200 ms of audio with its header updated every 500 ms. A process killed mid-call leaves a valid WAV
+file that lacks less than one second (200 + 200 + 500 ms) of the call.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from rtvoice_codecs import StreamResampler, alaw_to_pcm16, ulaw_to_pcm16
 
 __all__ = ["ADVANCE_EVERY_MS", "SessionRecorder", "ToPcm24"]
 
-ADVANCE_EVERY_MS = 100.0
+ADVANCE_EVERY_MS = 200.0
 
 
 class ToPcm24:

@@ -93,6 +93,19 @@ class _Track:
             a, b = max(seg.start, first), min(seg.end, last)
             out[a - first : b - first] += seg.samples[a - seg.start : b - seg.start]
 
+    def silent_before(self, last: int) -> bool:
+        """True when no audio of this track starts before ``last`` (after what was forgotten)."""
+        return not self.segments or self.segments[0].start >= last
+
+    def covering(self, first: int, last: int) -> _Samples | None:
+        """This track's samples for ``[first, last)`` when one segment holds all of them, else None."""
+        if not self.segments:
+            return None
+        seg = self.segments[0]
+        if seg.start > first or seg.start + len(seg.samples) < last:
+            return None
+        return seg.samples[first - seg.start : last - seg.start]
+
     def forget_before(self, position: int) -> None:
         """Drop audio before ``position`` (it has been emitted)."""
         segments = self.segments
@@ -365,7 +378,22 @@ class RecordingTimeline:
         if final <= first:
             return b""
         n = final - first
-        if self._stereo:
+        # Mono with one voice alone in the window (most of a call): its samples as they are, no mixing.
+        alone = None
+        if not self._stereo:
+            if self._agent.silent_before(final):
+                alone = self._caller
+            elif self._caller.silent_before(final):
+                alone = self._agent
+        if alone is not None:
+            covered = alone.covering(first, final)
+            if covered is not None:
+                data = covered.tobytes()
+            else:
+                out = np.zeros(n, dtype="<i2")
+                alone.render(out, first)
+                data = out.tobytes()
+        elif self._stereo:
             frames = np.zeros((n, 2), dtype=np.int16)
             self._caller.render(frames[:, 0], first)
             self._agent.render(frames[:, 1], first)

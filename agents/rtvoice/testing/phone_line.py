@@ -11,8 +11,9 @@ far it got (Twilio echoes *marks*). These two devices reproduce that without a c
   ``rtvoice_codecs``, the work a gateway does when the model speaks PCM; in ``"passthrough"`` mode the
   frames go to the agent as they are, in ``AudioFormat.PCMU_8K``.
 * :class:`PhoneLineSpeaker` takes the assistant's audio (PCM16 24 kHz, resampled and encoded to μ-law;
-  or μ-law as is), cuts it into exact 20 ms frames, and one pacing task plays a frame every 20 ms.
-  After each frame the line "echoes its mark": the position is reported to a
+  or μ-law as is), cuts it into exact 20 ms frames, and one pacing task plays them at real time, 60 ms
+  (``report_every_ms``) at a time: the gateway sends agent audio in 60 ms steps, each followed by a
+  mark. After each step the line "echoes its mark": the position is reported to a
   :class:`~rtvoice.audio.PlayoutCounter` and the position listener is called, as a carrier device does
   when a mark comes back. The partial last frame of an item is sent on :meth:`PhoneLineSpeaker.end_of_audio`,
   or when the line would otherwise run dry.
@@ -210,10 +211,10 @@ class PhoneLineSpeaker(AudioOutputDevice):
 
     :meth:`play_chunk` converts (``"transcode"``: PCM16 24 kHz resampled to 8 kHz and encoded, with
     ``rtvoice_codecs``; ``"passthrough"``: μ-law as is) and cuts the audio into 20 ms frames. One pacing
-    task, owned by the device, plays them: each frame takes 20 ms (divided by ``speed``), and when it has
-    played its position is reported, like a mark echo, to the device's
-    :class:`~rtvoice.audio.PlayoutCounter`; the position listener is then called. When nothing is queued
-    the task sleeps until audio arrives.
+    task, owned by the device, plays them ``report_every_ms`` at a time (fewer when fewer are queued):
+    each frame takes 20 ms (divided by ``speed``), and when a step has played its position is reported,
+    like a mark echo, to the device's :class:`~rtvoice.audio.PlayoutCounter`; the position listener is
+    then called. When nothing is queued the task sleeps until audio arrives.
 
     The partial last frame (audio not filling 20 ms) is sent, padded with μ-law silence, on
     :meth:`end_of_audio`, or when the line would otherwise run dry. Padding never counts in
@@ -226,9 +227,13 @@ class PhoneLineSpeaker(AudioOutputDevice):
         speed: playout speed; 10 plays 10 s per second of wall time.
         max_buffered_ms: how far ahead :meth:`play_chunk` may queue before it waits for playout.
         on_frame: called with every frame sent to the line (160 μ-law bytes), e.g. to record it.
+        report_every_ms: play this much between position reports (a multiple of 20 ms); 60 by default,
+            as the gateway sends 60 ms steps with a mark each (``OUTBOUND_RELEASE_MS``); 20 reports every
+            frame.
 
     Raises:
-        ConfigurationError: an unknown mode, or a speed or buffer size that is not positive.
+        ConfigurationError: an unknown mode, or a speed, buffer size or report step that is not positive
+            (or not a multiple of 20 ms).
     """
 
     def __init__(
@@ -238,9 +243,20 @@ class PhoneLineSpeaker(AudioOutputDevice):
         speed: float = 1.0,
         max_buffered_ms: int = 60_000,
         on_frame: Callable[[bytes], None] | None = None,
+        report_every_ms: int = 60,
     ) -> None:
         self.mode = _check_mode(mode)
         self.speed = _check_speed(speed)
+        if (
+            isinstance(report_every_ms, bool)
+            or not isinstance(report_every_ms, int)
+            or report_every_ms < FRAME_MS
+            or report_every_ms % FRAME_MS
+        ):
+            raise ConfigurationError(
+                f"report_every_ms must be a positive multiple of {FRAME_MS}, not {report_every_ms!r}"
+            )
+        self._frames_per_report = report_every_ms // FRAME_MS
         if isinstance(max_buffered_ms, bool) or not isinstance(max_buffered_ms, int) or max_buffered_ms < 20:
             raise ConfigurationError(f"max_buffered_ms must be a whole number >= 20, not {max_buffered_ms!r}")
         self._max_frames = max_buffered_ms // FRAME_MS
@@ -384,13 +400,16 @@ class PhoneLineSpeaker(AudioOutputDevice):
                     await self._wakeup.wait()
                     due = max(due, loop.time())  # after idling, the next frame starts now
                     continue
-            frame, position, generation = self._frames.popleft()
+            # One step: up to report_every_ms of frames sent together, then one mark.
+            step = min(self._frames_per_report, len(self._frames))
+            for _ in range(step):
+                frame, position, generation = self._frames.popleft()
+                if self._on_frame is not None:
+                    self._on_frame(frame)
             self._space.set()
-            if self._on_frame is not None:
-                self._on_frame(frame)
-            due += frame_s
+            due += frame_s * step
             await asyncio.sleep(max(0.0, due - loop.time()))
-            self.frames_played += 1
+            self.frames_played += step
             # The mark echo: the line has played up to ``position``.
             if self._counter.report(position, generation=generation) and self._listener is not None:
                 try:

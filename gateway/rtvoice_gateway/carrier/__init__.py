@@ -20,6 +20,7 @@ from rtvoice_gateway.carrier.events import (
 )
 from rtvoice_gateway.carrier.pacing import (
     DEFAULT_LEAD_MS,
+    DEFAULT_RELEASE_MS,
     MAX_LEAD_MS,
     MIN_LEAD_MS,
     Cleared,
@@ -36,6 +37,7 @@ from rtvoice_gateway.carrier.twilio import (
 __all__ = [
     "DEFAULT_LEAD_MS",
     "DEFAULT_MAX_MESSAGE_CHARS",
+    "DEFAULT_RELEASE_MS",
     "MAX_LEAD_MS",
     "MIN_LEAD_MS",
     "AudioReceived",

@@ -13,6 +13,12 @@ plays each frame for ``frame_ms``, so ``play_end = max(play_end, now) + frame_ms
 unplayed audio at ``now`` is ``play_end - now``. A frame is released when it still fits:
 ``unplayed + frame_ms <= lead_ms``.
 
+Releases come in steps of ``release_ms`` (default one frame): the pacer waits until a whole step fits
+(``unplayed + release_ms <= lead_ms``, or as much as is waiting when less is), then releases every frame
+that fits. The shell sends each release as one media message and one mark, so a step of 60 ms sends a
+third of the messages (and wakes a third as often) of 20 ms steps, and the carrier still holds at least
+``lead_ms - release_ms`` while audio is waiting.
+
 Mark echoes (through :meth:`receive_played`) correct the clock when the carrier falls behind it. An echo
 of position ``P`` arriving at ``now`` is late by ``lag = now - (when the clock said P would finish)``.
 Part of every lag is the network (audio travelling there, the echo travelling back), which the clock
@@ -26,7 +32,7 @@ Invariants (tested against a carrier model):
   the carrier's real queue (audio arrived but not played). Delay jitter adds to it until an echo shows it.
 * Nothing queued before :meth:`clear` is released after it.
 * With a shell that wakes at :attr:`Release.wake_at` (or later by ``delay``), the carrier's queue stays at
-  least ``lead_ms - frame_ms - delay`` while audio is waiting, so a late timer does not starve it.
+  least ``lead_ms - release_ms - delay`` while audio is waiting, so a late timer does not starve it.
 
 **The barge-in bound.** At any instant the carrier holds at most ``lead_ms`` of agent audio, the frame
 being played included (``lead_ms - frame_ms`` queued behind the frame in progress, at worst). When
@@ -38,12 +44,13 @@ before :meth:`clear` is ever sent after it.
 
 Driving it (the shell's side)::
 
-    pacer = OutboundPacer(lead_ms=160)
+    pacer = OutboundPacer(lead_ms=160, release_ms=60)
     agent audio (μ-law):      pacer.push(mulaw)
     end of the reply:         pacer.end_of_audio()
     whenever anything happens, and at wake_at:
         release = pacer.poll(now)
-        frames = stream.send_audio(b"".join(release.frames)) + stream.send_mark()
+        frames = stream.send_audio(b"".join(release.frames), frames_per_message=len(release.frames))
+        frames += stream.send_mark()
         arm a timer for release.wake_at (None: nothing waits; the next push wakes the shell)
     MarkPlayed (not stale):   pacer.receive_played(event.position_ms, now)
     barge-in:                 stream.clear() first, then pacer.clear(now)
@@ -64,6 +71,7 @@ from rtvoice_codecs.frames import FrameChunker
 
 __all__ = [
     "DEFAULT_LEAD_MS",
+    "DEFAULT_RELEASE_MS",
     "MAX_LEAD_MS",
     "MIN_LEAD_MS",
     "Cleared",
@@ -77,6 +85,8 @@ MIN_LEAD_MS: Final = 2 * FRAME_MS
 """Below two frames, any wake-up delay starves the carrier."""
 MAX_LEAD_MS: Final = 1000
 """Above a second, a carrier without ``clear`` would talk over the caller for too long."""
+DEFAULT_RELEASE_MS: Final = FRAME_MS
+"""The pacer's own default step: one frame. The gateway releases 60 ms at a time (``OUTBOUND_RELEASE_MS``)."""
 
 _EPSILON = 1e-6  # seconds: float sums of 0.02 must not lose a frame to rounding
 _MAX_RELEASES = 1000  # releases awaiting their echo; a shell that never sends marks must not grow this
@@ -118,6 +128,8 @@ class OutboundPacer:
     Args:
         lead_ms: the most audio sent but not yet played, in ms; a multiple of ``frame_ms`` between
             :data:`MIN_LEAD_MS` and :data:`MAX_LEAD_MS`.
+        release_ms: release audio in steps of at least this much (while that much waits); a multiple of
+            ``frame_ms`` from one frame up to ``lead_ms - frame_ms``.
         frame_ms: the duration of one frame.
         frame_bytes: the size of one frame (160 for 20 ms of 8 kHz μ-law).
         silence: one sample of silence, to pad the last frame of a reply.
@@ -130,6 +142,7 @@ class OutboundPacer:
         self,
         lead_ms: int = DEFAULT_LEAD_MS,
         *,
+        release_ms: int = DEFAULT_RELEASE_MS,
         frame_ms: int = FRAME_MS,
         frame_bytes: int = FRAME_BYTES_ULAW_8K,
         silence: bytes = SILENCE_ULAW,
@@ -147,11 +160,22 @@ class OutboundPacer:
                 f"lead_ms must be a multiple of {frame_ms} between {max(MIN_LEAD_MS, 2 * frame_ms)} "
                 f"and {MAX_LEAD_MS}, got {lead_ms!r}"
             )
+        if (
+            isinstance(release_ms, bool)
+            or not isinstance(release_ms, int)
+            or release_ms % frame_ms
+            or not frame_ms <= release_ms <= lead_ms - frame_ms
+        ):
+            raise ConfigurationError(
+                f"release_ms must be a multiple of {frame_ms} between {frame_ms} and "
+                f"{lead_ms - frame_ms} (lead_ms - frame_ms), got {release_ms!r}"
+            )
         try:
             self._chunker = FrameChunker(frame_bytes, silence)
         except ValueError as exc:
             raise ConfigurationError(str(exc)) from None
         self._lead_ms = lead_ms
+        self._release_frames = release_ms // frame_ms
         self._frame_ms = frame_ms
         self._queue: deque[bytes] = deque()
         self._play_end: float | None = None  # when the carrier's queue runs dry, per the corrected clock
@@ -164,6 +188,11 @@ class OutboundPacer:
     def lead_ms(self) -> int:
         """The most audio (ms) the pacer lets the carrier hold unplayed."""
         return self._lead_ms
+
+    @property
+    def release_ms(self) -> int:
+        """The step audio is released in (while that much waits)."""
+        return self._release_frames * self._frame_ms
 
     @property
     def sent_ms(self) -> int:
@@ -194,7 +223,7 @@ class OutboundPacer:
         self._queue.extend(self._chunker.flush())
 
     def poll(self, now: float) -> Release:
-        """Release every waiting frame that fits in the lead at ``now``.
+        """Release every waiting frame that fits in the lead at ``now``, once a step of ``release_ms`` fits.
 
         Args:
             now: monotonic seconds.
@@ -209,16 +238,19 @@ class OutboundPacer:
         else:
             play_end = self._play_end
         released: list[bytes] = []
-        while self._queue and play_end + frame_s - now <= lead_s + _EPSILON:
-            released.append(self._queue.popleft())
-            play_end += frame_s
+        step_s = min(self._release_frames, len(self._queue)) * frame_s
+        if self._queue and play_end + step_s - now <= lead_s + _EPSILON:
+            while self._queue and play_end + frame_s - now <= lead_s + _EPSILON:
+                released.append(self._queue.popleft())
+                play_end += frame_s
         if released:
             self._play_end = play_end
             self._sent_ms += self._frame_ms * len(released)
             self._releases.append((self._sent_ms, play_end - self._shift))
             if len(self._releases) > _MAX_RELEASES:
                 self._releases.popleft()
-        wake_at = play_end + frame_s - lead_s if self._queue else None
+        waiting = len(self._queue)
+        wake_at = play_end + min(self._release_frames, waiting) * frame_s - lead_s if waiting else None
         return Release(tuple(released), wake_at)
 
     def receive_played(self, position_ms: int, now: float) -> None:

@@ -357,25 +357,37 @@ class TwilioMediaStream(CarrierProtocol):
             raise LocalProtocolError(f"cannot send in state {self._state.name}: wait for 'start'")
         return True
 
-    def _media(self, frames: list[bytes]) -> list[str]:
+    def _media(self, frames: list[bytes], per_message: int = 1) -> list[str]:
         self._sent_ms += FRAME_MS * len(frames)
         prefix = self._media_prefix
+        if per_message > 1 and len(frames) > 1:
+            frames = [b"".join(frames[i : i + per_message]) for i in range(0, len(frames), per_message)]
         return [prefix + base64.b64encode(frame).decode("ascii") + '"}}' for frame in frames]
 
-    def send_audio(self, audio: bytes) -> list[str]:
-        """Render 8 kHz μ-law agent audio as ``media`` messages of exactly 160 bytes (20 ms) each.
+    def send_audio(self, audio: bytes, *, frames_per_message: int = 1) -> list[str]:
+        """Render 8 kHz μ-law agent audio as ``media`` messages of whole 160-byte (20 ms) frames.
 
-        A remainder shorter than a frame waits for the next call or for :meth:`flush`.
+        A remainder shorter than a frame waits for the next call or for :meth:`flush`. Twilio sets no
+        size for outbound media; a whole number of frames per message keeps every carrier's player
+        fed evenly (Tata Smartflo requires multiples of 160 bytes).
+
+        Args:
+            audio: μ-law bytes, any length.
+            frames_per_message: put up to this many frames in one message (fewer messages, fewer
+                wake-ups on both sides); 1 sends one message per 20 ms frame.
 
         Returns:
             Zero or more ``media`` messages, in order; ``[]`` once the stream stopped.
 
         Raises:
             LocalProtocolError: before ``start`` (there is no ``streamSid`` to send to yet).
+            ValueError: ``frames_per_message`` is below 1.
         """
+        if frames_per_message < 1:
+            raise ValueError(f"frames_per_message must be at least 1, not {frames_per_message!r}")
         if not self._check_can_send():
             return []
-        return self._media(self._chunker.push(audio))
+        return self._media(self._chunker.push(audio), frames_per_message)
 
     def flush(self) -> list[str]:
         """Render the waiting remainder as one last 160-byte frame padded with μ-law silence (``0xFF``).

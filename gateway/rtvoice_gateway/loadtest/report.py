@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rtvoice_gateway.loadtest.analysis import MODES, RunResult, mib_per_call_slope
+from rtvoice_gateway.loadtest.analysis import MODES, RunResult, cpu_per_call_slope, mib_per_call_slope
 
 __all__ = ["PLOTS", "Targets", "largest_holding", "plot", "render_markdown", "target_checks"]
 
@@ -98,6 +98,17 @@ def target_checks(results: Sequence[RunResult], targets: Targets) -> list[tuple[
                 None if math.isnan(run.mib_per_call) else run.mib_per_call <= targets.mib_per_call,
             ),
         ]
+        slope = cpu_per_call_slope(runs)
+        floor_slope = cpu_per_call_slope([r for r in results if r.mode == "floor" and r.loop == loop])
+        marginal = slope / floor_slope if floor_slope > 0 else math.nan
+        rows.append(
+            (
+                f"marginal CPU ≤ {targets.cpu_vs_floor:g}× the floor's ({loop}, slope over the steps "
+                "whose machine was not saturated)",
+                f"{_f(marginal, 2)}× ({_f(slope, 2)} vs {_f(floor_slope, 2)} ms per added call-second)",
+                None if math.isnan(marginal) else marginal <= targets.cpu_vs_floor,
+            )
+        )
         best = largest_holding(results, loop, targets.limit_p99_ms)
         largest = max(r.calls for r in runs)
         rows.append(

@@ -60,28 +60,38 @@ def test_the_file_holds_exactly_the_timeline_of_the_call(tmp_path: Path) -> None
 
 def test_the_file_is_valid_and_current_during_the_call(tmp_path: Path) -> None:
     path = tmp_path / "live.wav"
+    now = 400
     with CallRecorder(path, stereo=True) as recorder:
         recorder.add_caller(ramp(1000, 3), 0)
         recorder.schedule_agent(ramp(500, 4), 200)
-        assert recorder.advance(600) == 600 * S_PER_MS * 4
-        # The file is written in 200 ms blocks and its header updated every 700 ms: 600 ms of audio are
+        assert recorder.advance(now) == now * S_PER_MS * 4
+        # The file is written in 200 ms blocks and its header updated every 500 ms: 400 ms of audio are
         # in the file, none counted yet. flush() makes it current.
         assert recorder.committed_ms == 0
         assert len(read_wav(path)[1]) == 0  # valid, and counts nothing it does not hold
-        assert path.stat().st_size == 44 + 600 * S_PER_MS * 4
+        assert path.stat().st_size == 44 + now * S_PER_MS * 4
         recorder.flush()
-        assert recorder.committed_ms == 600
+        assert recorder.committed_ms == now
         channels, got = read_wav(path)  # read while the call goes on
-        assert channels == 2 and len(got) == 600 * S_PER_MS * 2
+        assert channels == 2 and len(got) == now * S_PER_MS * 2
         left, right = got.reshape(-1, 2).T
-        np.testing.assert_array_equal(left, np.frombuffer(ramp(1000, 3), "<i2")[: 600 * S_PER_MS])
-        np.testing.assert_array_equal(right[200 * S_PER_MS :], np.frombuffer(ramp(500, 4), "<i2")[: 400 * 24])
-        assert recorder.duration_ms == 600
+        np.testing.assert_array_equal(left, np.frombuffer(ramp(1000, 3), "<i2")[: now * S_PER_MS])
+        np.testing.assert_array_equal(
+            right[200 * S_PER_MS :], np.frombuffer(ramp(500, 4), "<i2")[: (now - 200) * S_PER_MS]
+        )
+        assert recorder.duration_ms == now
+        # 200 ms more: the header is 200 ms behind, less than a step, so it stays.
+        recorder.advance(now + 200)
+        assert recorder.committed_ms == now
+        # Another 400 ms: the file holds 600 ms more than the header counts, so the header follows.
+        recorder.advance(now + 600)
+        assert recorder.committed_ms == now + 600
+        now += 600
     # Leaving the block closes at the last time given to advance(): the unplayed agent audio is left out.
     channels, got = read_wav(path)
     left, right = got.reshape(-1, 2).T
     assert len(left) == 1000 * S_PER_MS  # all the caller audio
-    assert np.max(np.flatnonzero(right)) == 600 * S_PER_MS - 1
+    assert np.max(np.flatnonzero(right)) == 700 * S_PER_MS - 1  # the reply ended at 700 ms, before the end
     assert recorder.closed
 
 

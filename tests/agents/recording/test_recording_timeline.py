@@ -339,6 +339,20 @@ def test_output_does_not_depend_on_when_or_how_often_advance_is_called(
 
 
 @settings(max_examples=150, deadline=None)
+@given(script=call_scripts(), advances=advance_points)
+def test_the_mono_mix_is_the_clipped_sum_of_the_stereo_channels(
+    script: tuple[list[tuple[int, str, int, int]], int], advances: list[tuple[float, float | None]]
+) -> None:
+    # Mono writes a window where one voice is alone as that voice's samples, without mixing; whatever the
+    # windows, the result must be the two channels summed and clipped.
+    events, end = script
+    mono = np.frombuffer(play(RecordingTimeline(), events, end, advances), "<i2")
+    stereo = np.frombuffer(play(RecordingTimeline(stereo=True), events, end, []), "<i2").reshape(-1, 2)
+    summed = np.clip(stereo.astype(np.int32).sum(axis=1), -32768, 32767)
+    np.testing.assert_array_equal(mono, summed)
+
+
+@settings(max_examples=150, deadline=None)
 @given(
     chunks=st.lists(st.tuples(st.integers(1, 60), st.integers(0, 400)), min_size=1, max_size=40),
     advances=st.lists(st.floats(0, 1), max_size=40),

@@ -71,7 +71,7 @@ def test_caller_and_assistant_land_where_they_were_heard_and_cuts_are_left_out(t
     assert len(frames) == int(now * 24)
 
 
-def test_the_timeline_is_advanced_every_100_ms_of_call_time(tmp_path: Path) -> None:
+def test_the_timeline_is_advanced_every_200_ms_of_call_time(tmp_path: Path) -> None:
     recorder = SessionRecorder(
         tmp_path / "c.wav",
         stereo=False,
@@ -79,12 +79,12 @@ def test_the_timeline_is_advanced_every_100_ms_of_call_time(tmp_path: Path) -> N
         output_format=AudioFormat.PCM16_24K,
     )
     handed = []
-    for k in range(12):  # 240 ms of 20 ms chunks
+    for k in range(24):  # 480 ms of 20 ms chunks
         recorder.add_caller(tone(20, 24000), 20 * k, 20 * k + 20)
         handed.append(recorder.recorder.duration_ms)
-    assert handed == [0, 0, 0, 0, 100, 100, 100, 100, 100, 200, 200, 200]
-    recorder.close(240)
-    assert recorder.recorder.closed and recorder.recorder.duration_ms == 240
+    assert handed == [0] * 9 + [200] * 10 + [400] * 5
+    recorder.close(480)
+    assert recorder.recorder.closed and recorder.recorder.duration_ms == 480
 
 
 CHILD = textwrap.dedent(

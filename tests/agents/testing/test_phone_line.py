@@ -148,6 +148,12 @@ def test_bad_speaker_buffer() -> None:
         PhoneLineSpeaker(max_buffered_ms=10)
 
 
+@pytest.mark.parametrize("report_every_ms", [0, 10, 30, -60, True, 60.0])
+def test_bad_report_step(report_every_ms: object) -> None:
+    with pytest.raises(ConfigurationError, match="report_every_ms"):
+        PhoneLineSpeaker(report_every_ms=report_every_ms)  # type: ignore[arg-type]
+
+
 # ------------------------------------------------------------------------------------------- speaker
 
 
@@ -185,8 +191,17 @@ def make_speaker(**kwargs: object) -> tuple[PhoneLineSpeaker, Line]:
     return speaker, line
 
 
-async def test_passthrough_speaker_sends_exact_frames_and_reports_every_one() -> None:
-    speaker, line = make_speaker(mode="passthrough", speed=50.0)
+@pytest.mark.parametrize(
+    ("report_every_ms", "marks"),
+    [
+        (20, [20.0 * k for k in range(1, 50)] + [990.0]),  # a mark per frame, padding excluded
+        (60, [60.0 * k for k in range(1, 17)] + [990.0]),  # a mark per three frames, as the gateway sends
+    ],
+)
+async def test_passthrough_speaker_sends_exact_frames_and_reports_each_step(
+    report_every_ms: int, marks: list[float]
+) -> None:
+    speaker, line = make_speaker(mode="passthrough", speed=50.0, report_every_ms=report_every_ms)
     audio = ulaw_ramp(990)
     async with asyncio.timeout(SAFETY_S):
         await speaker.start()
@@ -199,7 +214,7 @@ async def test_passthrough_speaker_sends_exact_frames_and_reports_every_one() ->
     assert not playing_after
     assert [len(f) for f in line.frames] == [160] * 50
     assert b"".join(line.frames) == audio + b"\xff" * 80  # the last 10 ms padded
-    assert line.pushed == [20.0 * k for k in range(1, 50)] + [990.0]  # a mark per frame, padding excluded
+    assert line.pushed == marks
     assert speaker.frames_played == 50 and speaker.padded_frames == 1
 
 

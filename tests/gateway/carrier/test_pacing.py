@@ -16,7 +16,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rtvoice.exceptions import ConfigurationError
-from rtvoice_gateway.carrier import DEFAULT_LEAD_MS, MAX_LEAD_MS, MIN_LEAD_MS, Cleared, OutboundPacer, Release
+from rtvoice_gateway.carrier import (
+    DEFAULT_LEAD_MS,
+    DEFAULT_RELEASE_MS,
+    MAX_LEAD_MS,
+    MIN_LEAD_MS,
+    Cleared,
+    OutboundPacer,
+    Release,
+)
 
 FRAME = 160  # bytes of 20 ms of μ-law
 EPS = 1e-6
@@ -33,6 +41,7 @@ def fields(release: Release) -> tuple[object, ...]:
 def test_defaults() -> None:
     pacer = OutboundPacer()
     assert (pacer.lead_ms, DEFAULT_LEAD_MS, MIN_LEAD_MS, MAX_LEAD_MS) == (160, 160, 40, 1000)
+    assert (pacer.release_ms, DEFAULT_RELEASE_MS) == (20, 20)
     assert (pacer.sent_ms, pacer.waiting_ms, pacer.unplayed_ms(0.0), pacer.played_ms(0.0)) == (0, 0, 0.0, 0.0)
 
 
@@ -79,6 +88,37 @@ def test_a_burst_of_one_lead_then_one_frame_per_frame() -> None:
     assert pacer.unplayed_ms(100.1) == pytest.approx(160)
     assert (pacer.sent_ms, pacer.waiting_ms) == (260, 140)
     assert pacer.played_ms(100.1) == pytest.approx(100)
+
+
+@pytest.mark.parametrize(
+    ("lead_ms", "release_ms"), [(160, 0), (160, 10), (160, 30), (160, 160), (160, 200), (40, 40), (160, True)]
+)
+def test_a_release_step_out_of_bounds_is_refused(lead_ms: int, release_ms: object) -> None:
+    with pytest.raises(ConfigurationError, match="release_ms"):
+        OutboundPacer(lead_ms, release_ms=release_ms)  # type: ignore[arg-type]
+
+
+def test_releases_in_steps_once_a_whole_step_fits() -> None:
+    pacer = OutboundPacer(160, release_ms=60)
+    assert pacer.release_ms == 60
+    pacer.push(bytes(FRAME * 20))
+    assert fields(pacer.poll(100.0)) == (frames(8, 0), pytest.approx(100.06))  # a full lead at once
+    assert fields(pacer.poll(100.02)) == ((), pytest.approx(100.06))  # one frame fits, not a step
+    assert fields(pacer.poll(100.04)) == ((), pytest.approx(100.06))
+    assert fields(pacer.poll(100.06)) == (frames(3, 0), pytest.approx(100.12))
+    assert pacer.unplayed_ms(100.06) == pytest.approx(160)
+    # A late wake-up still fills the lead, and never beyond it.
+    assert len(pacer.poll(100.2).frames) == 7
+    assert (pacer.unplayed_ms(100.2), pacer.waiting_ms) == (pytest.approx(160), 40)
+    # What waits is less than a step: it goes as soon as it fits.
+    assert fields(pacer.poll(100.24)) == (frames(2, 0), None)
+
+
+def test_the_end_of_a_reply_goes_when_it_fits() -> None:
+    pacer = OutboundPacer(160, release_ms=60)
+    pacer.push(bytes(FRAME * 9))
+    assert fields(pacer.poll(0.0)) == (frames(8, 0), pytest.approx(0.02))
+    assert fields(pacer.poll(0.02)) == (frames(1, 0), None)
 
 
 def test_nothing_waiting_means_no_wake_up() -> None:
@@ -243,16 +283,20 @@ def run(
             heapq.heappush(events, (max(release.wake_at, now) + next(delays), counter, "wake", 0))
 
 
-leads = st.integers(2, 25).map(lambda n: n * 20)
+# (lead_ms, release_ms): a step of one frame up to the lead less one frame
+paced = st.integers(2, 25).flatmap(
+    lambda n: st.tuples(st.just(n * 20), st.integers(1, n - 1).map(lambda k: k * 20))
+)
 schedules = st.lists(st.tuples(st.floats(0, 2), st.integers(1, FRAME * 60)), min_size=1, max_size=6)
 
 
 @settings(deadline=None, max_examples=200)
-@given(leads, st.floats(0, 0.1), schedules, st.lists(st.floats(0, 0.05), min_size=1, max_size=5))
+@given(paced, st.floats(0, 0.1), schedules, st.lists(st.floats(0, 0.05), min_size=1, max_size=5))
 def test_the_carrier_never_holds_more_than_the_lead(
-    lead_ms: int, delay: float, pushes: list[tuple[float, int]], wake_delays: list[float]
+    pacing: tuple[int, int], delay: float, pushes: list[tuple[float, int]], wake_delays: list[float]
 ) -> None:
-    pacer, carrier = OutboundPacer(lead_ms), Carrier(delay)
+    lead_ms, release_ms = pacing
+    pacer, carrier = OutboundPacer(lead_ms, release_ms=release_ms), Carrier(delay)
     run(pacer, carrier, pushes, wake_delays)
     assert max(carrier.queue_on_arrival) <= lead_ms / 1000 + EPS
     assert len(carrier.payloads) * 20 == pacer.sent_ms
@@ -261,31 +305,37 @@ def test_the_carrier_never_holds_more_than_the_lead(
 
 @settings(deadline=None, max_examples=200)
 @given(
-    leads,
+    paced,
     st.floats(0, 0.1),
     st.integers(FRAME * 10, FRAME * 200),
     st.lists(st.floats(0, 1), min_size=1, max_size=5),
 )
 def test_late_wake_ups_within_the_lead_leave_no_gap(
-    lead_ms: int, delay: float, size: int, fractions: list[float]
+    pacing: tuple[int, int], delay: float, size: int, fractions: list[float]
 ) -> None:
-    # Any wake-up delay shorter than lead - frame keeps the carrier playing without a gap.
-    slack = (lead_ms - 20) / 1000
-    pacer, carrier = OutboundPacer(lead_ms), Carrier(delay)
+    # Any wake-up delay shorter than lead - release step keeps the carrier playing without a gap.
+    lead_ms, release_ms = pacing
+    slack = (lead_ms - release_ms) / 1000
+    pacer, carrier = OutboundPacer(lead_ms, release_ms=release_ms), Carrier(delay)
     run(pacer, carrier, [(0.0, size)], [fraction * slack * 0.99 for fraction in fractions])
     assert max(carrier.gaps, default=0.0) <= EPS
 
 
 @settings(deadline=None, max_examples=200)
 @given(
-    leads, st.floats(0, 0.1), schedules, st.floats(0, 3), st.lists(st.floats(0, 0.05), min_size=1, max_size=5)
+    paced, st.floats(0, 0.1), schedules, st.floats(0, 3), st.lists(st.floats(0, 0.05), min_size=1, max_size=5)
 )
 def test_after_a_clear_the_caller_hears_at_most_the_lead(
-    lead_ms: int, delay: float, pushes: list[tuple[float, int]], clear_at: float, wake_delays: list[float]
+    pacing: tuple[int, int],
+    delay: float,
+    pushes: list[tuple[float, int]],
+    clear_at: float,
+    wake_delays: list[float],
 ) -> None:
     # Even a carrier that ignores the clear plays at most the lead of old audio after it (a real one
     # drops it); no old frame is sent after it (checked in run()).
-    pacer, carrier = OutboundPacer(lead_ms), Carrier(delay)
+    lead_ms, release_ms = pacing
+    pacer, carrier = OutboundPacer(lead_ms, release_ms=release_ms), Carrier(delay)
     run(pacer, carrier, pushes, wake_delays, clear_at=clear_at)
     old_ends = [end for end, payload in zip(carrier.ends, carrier.payloads, strict=True) if payload[0] == 1]
     unplayed_at_clear = max([end - (clear_at + delay) for end in old_ends] + [0.0])

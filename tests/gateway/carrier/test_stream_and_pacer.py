@@ -39,7 +39,9 @@ class TwilioModel:
         while self.inbox and self.inbox[0][0] <= now:
             message = json.loads(self.inbox.popleft()[1])
             if message["event"] == "media":
-                self.queue.append(("media", base64.b64decode(message["media"]["payload"])))
+                audio = base64.b64decode(message["media"]["payload"])
+                assert audio and len(audio) % 160 == 0, "whole 20 ms frames only"
+                self.queue.extend(("media", audio[i : i + 160]) for i in range(0, len(audio), 160))
             elif message["event"] == "mark":
                 self.queue.append(("mark", message["mark"]["name"].encode()))
             else:  # clear: drop what has not started, echo every pending mark now
@@ -58,9 +60,13 @@ class TwilioModel:
         self.most_queued_ms = max(self.most_queued_ms, queued)
 
 
-@pytest.mark.parametrize(("lead_ms", "delay_ms"), [(160, 0), (160, 25), (100, 40), (200, 10)])
-def test_barge_in_then_a_new_reply(lead_ms: int, delay_ms: int) -> None:
-    twilio, stream, pacer = TwilioModel(delay_ms), TwilioMediaStream(), OutboundPacer(lead_ms)
+@pytest.mark.parametrize(
+    ("lead_ms", "release_ms", "delay_ms"),
+    [(160, 20, 0), (160, 20, 25), (100, 20, 40), (200, 20, 10), (160, 60, 0), (160, 60, 25), (100, 80, 40)],
+)
+def test_barge_in_then_a_new_reply(lead_ms: int, release_ms: int, delay_ms: int) -> None:
+    twilio, stream = TwilioModel(delay_ms), TwilioMediaStream()
+    pacer = OutboundPacer(lead_ms, release_ms=release_ms)
     stream.receive_text(START)
     pacer.push(b"\x01" * 16000)  # reply 1: two seconds
     pacer.end_of_audio()
@@ -84,7 +90,10 @@ def test_barge_in_then_a_new_reply(lead_ms: int, delay_ms: int) -> None:
             pacer.push(b"\x02" * 4000)  # reply 2: half a second
             pacer.end_of_audio()
         release = pacer.poll(now / 1000)
-        outgoing += stream.send_audio(b"".join(release.frames)) + stream.send_mark()
+        audio = b"".join(release.frames)
+        outgoing += (
+            stream.send_audio(audio, frames_per_message=max(1, len(release.frames))) + stream.send_mark()
+        )
         twilio.inbox.extend((now + delay_ms, message) for message in outgoing)
         twilio.tick(now)
     assert cleared_at is not None
@@ -108,8 +117,8 @@ def test_barge_in_then_a_new_reply(lead_ms: int, delay_ms: int) -> None:
         echo.generation == 1 for echo in echoes if not echo.stale and echo.position_ms > played_at_barge
     )
     # The played position from marks never runs ahead of what was heard, and at the barge-in lags it by at
-    # most a round trip plus one frame; the pacer's estimate is never behind the marks.
+    # most a round trip plus one release step (a mark per step); the pacer's estimate is never behind the marks.
     heard_by_barge = 20 * sum(1 for start, frame in twilio.heard if frame[0] == 1 and start + 20 <= barge_at)
-    assert heard_by_barge - (2 * delay_ms + 20) <= played_at_barge <= heard_by_barge
+    assert heard_by_barge - (2 * delay_ms + release_ms) <= played_at_barge <= heard_by_barge
     assert cleared.played_ms >= played_at_barge - 1e-6
     assert stream.played_ms == stream.sent_ms  # reply 2's last mark came back

@@ -131,6 +131,22 @@ def test_audio_is_rechunked_into_exact_frames_and_a_remainder_waits() -> None:
     assert stream.flush() == []
 
 
+def test_several_frames_per_message_keep_whole_frames() -> None:
+    stream = started()
+    assert wire(stream.send_audio(b"\x01" * 500, frames_per_message=2)) == [
+        media(b"\x01" * 320),
+        media(b"\x01" * 160),
+    ]
+    assert (stream.pending_bytes, stream.sent_ms) == (20, 60)
+    assert wire(stream.send_audio(b"\x02" * 460, frames_per_message=3)) == [
+        media(b"\x01" * 20 + b"\x02" * 460)
+    ]
+    assert (stream.pending_bytes, stream.sent_ms) == (0, 120)
+    assert wire(stream.send_mark()) == [mark("g0:120")]
+    with pytest.raises(ValueError, match="frames_per_message"):
+        stream.send_audio(b"\x01" * 160, frames_per_message=0)
+
+
 def test_a_mark_only_after_new_audio() -> None:
     stream = started()
     assert stream.send_mark() == []

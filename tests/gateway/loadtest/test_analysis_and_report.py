@@ -14,6 +14,7 @@ from rtvoice_gateway.loadtest.analysis import (
     RunResult,
     SessionData,
     analyse,
+    cpu_per_call_slope,
     mib_per_call_slope,
 )
 from rtvoice_gateway.loadtest.report import Targets, largest_holding, plot, render_markdown, target_checks
@@ -152,6 +153,19 @@ def test_mib_per_call_slope_needs_two_steps() -> None:
     assert mib_per_call_slope(
         [result("transcode", 10, mib=0.3), result("transcode", 50, mib=0.3)]
     ) == pytest.approx(0.3)
+
+
+def test_marginal_cpu_is_the_slope_over_unsaturated_steps() -> None:
+    # 20 ms/s fixed plus 3 ms per call-second: per-call averages fall with N, the slope does not.
+    runs = [result("transcode", n, cpu=(20 + 3 * n) / n) for n in (10, 25, 50)]
+    assert cpu_per_call_slope(runs) == pytest.approx(3.0)
+    saturated = dataclasses.replace(result("transcode", 100, cpu=1.0), machine_busy_percent=99.0)
+    assert cpu_per_call_slope([*runs, saturated]) == pytest.approx(3.0)  # left out
+    assert math.isnan(cpu_per_call_slope(runs[:1]))
+    floors = [result("floor", n, cpu=(20 + 2 * n) / n) for n in (10, 25, 50)]
+    rows = {target: (measured, met) for target, measured, met in target_checks([*runs, *floors], Targets())}
+    (key,) = [t for t in rows if t.startswith("marginal CPU")]
+    assert rows[key] == ("1.50× (3.00 vs 2.00 ms per added call-second)", True)
 
 
 def test_plots_are_written(tmp_path: Path) -> None:

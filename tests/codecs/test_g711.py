@@ -25,6 +25,7 @@ from rtvoice_codecs import (
     alaw_to_pcm16,
     pcm16_to_alaw,
     pcm16_to_ulaw,
+    peak_pcm16,
     ulaw_to_pcm16,
 )
 
@@ -170,3 +171,12 @@ def test_lengths_and_empty_input() -> None:
     assert alaw_to_pcm16(b"") == b"" == pcm16_to_alaw(b"")
     assert len(ulaw_to_pcm16(bytes(160))) == 320
     assert len(pcm16_to_alaw(bytes(320))) == 160
+
+
+def test_peak_pcm16_is_the_largest_magnitude() -> None:
+    samples = np.array([0, 5, -300, 299, -1], "<i2")
+    assert peak_pcm16(samples.tobytes()) == 300
+    assert peak_pcm16(b"") == 0
+    assert peak_pcm16(np.array([-32768], "<i2").tobytes()) == 32768
+    with pytest.raises(ValueError, match="even"):
+        peak_pcm16(b"\x01")

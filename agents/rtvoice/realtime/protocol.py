@@ -25,13 +25,14 @@ refused because its VAD got in first.
 cleared and truncated at the milliseconds actually heard, never after playback finished, never at 0 ms.
 
 **Input batching** (``input_batch_ms``, off by default in the core; the agent's default is
-:data:`DEFAULT_INPUT_BATCH_MS`). Microphone chunks are joined into one ``input_audio_buffer.append`` of at
-least ``input_batch_ms`` while the caller is not speaking (by the server's VAD), and sent one by one from
-``speech_started`` to ``speech_stopped`` (the first chunk after ``speech_started`` takes what was held
-along, so only the microphone's own calls send audio: appends never overtake one another, and nothing is
-sent ahead of a barge-in's clear). A phone line's 20 ms frames
-then cost a third of the socket writes in silence, and the caller's speech start reaches the server at
-most one batch later; while the caller speaks nothing is held, so the end of a turn is not delayed.
+:data:`DEFAULT_INPUT_BATCH_MS`). Microphone chunks that are silent (no sample beyond
+``SOUND_THRESHOLD``, about -40 dBFS) are joined into one ``input_audio_buffer.append`` of at least
+``input_batch_ms`` while the caller is not speaking (by the server's VAD); a chunk with sound goes at
+once, taking what was held along, and from ``speech_started`` to ``speech_stopped`` every chunk goes at
+once (only the microphone's own calls send audio: appends never overtake one another, and nothing is
+sent ahead of a barge-in's clear). A phone line's 20 ms frames then cost a third of the socket writes in
+silence, while the caller's sound is never held: neither the start of speech (a barge-in) nor the end of
+a turn reaches the server later.
 :meth:`RealtimeProtocol.flush_audio` sends what is held (the microphone ended).
 
 **Function calls** (:mod:`rtvoice.realtime.calls`) are reported as :class:`ToolCall` once the response
@@ -140,6 +141,7 @@ from rtvoice.realtime.wire import (
     append_audio_json,
     parse_server_event,
 )
+from rtvoice_codecs import alaw_to_pcm16, peak_pcm16, ulaw_to_pcm16
 
 __all__ = [
     "DEFAULT_INPUT_BATCH_MS",
@@ -148,6 +150,7 @@ __all__ = [
     "HANDLED_EVENT_TYPES",
     "MAX_APPEND_BYTES",
     "NOT_EXECUTED_OUTPUT",
+    "SOUND_THRESHOLD",
     "RealtimeProtocol",
     "check_input_batch_ms",
 ]
@@ -163,6 +166,9 @@ MAX_APPEND_BYTES = 15 * 1024 * 1024 * 3 // 4 - 64
 
 DEFAULT_INPUT_BATCH_MS = 60.0
 """The agent's default ``input_batch_ms``: three 20 ms phone frames per append while the caller is silent."""
+
+SOUND_THRESHOLD = 328
+"""A chunk with a sample beyond this (PCM16; about -40 dBFS) carries sound and is never held for a batch."""
 
 MAX_INPUT_BATCH_MS = 200.0
 """The largest ``input_batch_ms`` accepted (the server's VAD would see the caller's speech too late)."""
@@ -478,9 +484,18 @@ class RealtimeProtocol:
             actions += self.flush_audio()
         self._held.append(pcm)
         self._held_bytes += len(pcm)
-        if self._user_speaking or self._held_bytes >= self._batch_bytes:
+        if self._user_speaking or self._held_bytes >= self._batch_bytes or self._has_sound(pcm):
             actions += self.flush_audio()
         return actions
+
+    def _has_sound(self, audio: bytes) -> bool:
+        """A sample of ``audio`` (the input format) is beyond :data:`SOUND_THRESHOLD`."""
+        fmt = self.config.input_format
+        if fmt is AudioFormat.PCMU_8K:
+            audio = ulaw_to_pcm16(audio)
+        elif fmt is AudioFormat.PCMA_8K:
+            audio = alaw_to_pcm16(audio)
+        return peak_pcm16(audio) > SOUND_THRESHOLD
 
     def flush_audio(self) -> list[Action]:
         """Send the microphone audio held for a batch now (e.g. the microphone ended).

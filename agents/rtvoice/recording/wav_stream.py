@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import struct
+from collections.abc import Callable
 from os import PathLike
 from pathlib import Path
 
@@ -38,6 +40,8 @@ _SAMPLE_WIDTH = 2
 # RIFF sizes are 32-bit. Past this the header keeps its last value: readers then see the first ~4 GiB
 # (about 12 hours of 24 kHz mono), which beats wrapping around to a tiny size.
 _MAX_DATA_BYTES = 0xFFFFFFFF - (HEADER_BYTES - 8)
+# Unix: rewrite the header in place without moving the file position (elsewhere: seek, write, seek back).
+_PWRITE: Callable[[int, memoryview, int], int] | None = getattr(os, "pwrite", None)
 
 
 class WavStreamWriter:
@@ -203,9 +207,15 @@ class WavStreamWriter:
 
     def _update_header(self) -> None:
         assert self._file is not None
-        self._file.seek(0)
-        self._write_all(self._header())
-        self._file.seek(0, 2)
+        header = memoryview(self._header())
+        if _PWRITE is not None:  # one system call at offset 0; the file position stays at the end
+            fd, done = self._file.fileno(), 0
+            while done < len(header):
+                done += _PWRITE(fd, header[done:], done)
+        else:
+            self._file.seek(0)
+            self._write_all(header)
+            self._file.seek(0, 2)
         self._header_bytes = self._file_bytes
 
     def _header(self) -> bytes:

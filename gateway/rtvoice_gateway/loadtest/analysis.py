@@ -45,6 +45,8 @@ class CallData:
     caller_stops: list[float]
     barge_ins: list[float]
     violations: int = 0
+    sound: list[bool] = field(default_factory=list)
+    """Per media frame sent: it carries sound (a sample beyond the agent's silence threshold)."""
 
 
 @dataclass
@@ -80,6 +82,8 @@ class RunResult:
     calls_up: int
     inbound: Summary
     inbound_lost: int
+    inbound_sound: Summary
+    """Inbound latency of the frames that carry sound (the caller's voice; silence may wait for a batch)."""
     inbound_reordered: int | None
     inbound_late: int
     outbound: Summary
@@ -134,6 +138,7 @@ def analyse(
     """Pair both ends' records per caller and summarise them over ``window``."""
     by_caller = {s.caller: s for s in sessions if s.caller}
     inbound: list[float] = []
+    inbound_sound: list[float] = []
     outbound: list[float] = []
     lost_in = late_in = lost_out = late_out = 0
     reordered: int | None = 0
@@ -163,6 +168,12 @@ def analyse(
             continue
         got_in = match_inbound(call.sent_at, session.appends, tagged=session.pcmu, window=window)
         inbound += got_in.latencies_ms
+        sound = call.sound
+        inbound_sound += [
+            ms
+            for ms, k in zip(got_in.latencies_ms, got_in.frames, strict=True)
+            if k < len(sound) and sound[k]
+        ]
         lost_in += got_in.lost
         late_in += got_in.late
         if got_in.reordered is None or reordered is None:
@@ -185,6 +196,7 @@ def analyse(
         calls=len(calls),
         calls_up=calls_up,
         inbound=summarize(inbound),
+        inbound_sound=summarize(inbound_sound),
         inbound_lost=lost_in,
         inbound_reordered=reordered,
         inbound_late=late_in,

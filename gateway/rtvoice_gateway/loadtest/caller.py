@@ -16,8 +16,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from rtvoice.realtime.protocol import SOUND_THRESHOLD
 from rtvoice.testing import speech
 from rtvoice.testing.phone_line import ulaw_from_pcm
+from rtvoice_codecs import peak_pcm16, ulaw_to_pcm16
 from rtvoice_gateway.loadtest.stats import PlayoutGaps, tag_frame
 from rtvoice_gateway.testing import SimulatedCall
 
@@ -67,6 +69,7 @@ class TimedCall(SimulatedCall):
         super().__init__(base_url, **kwargs)
         self.connected_at: float | None = None
         self.sent_at: list[float] = []  # the k-th media frame's send time; its payload carries k
+        self.sound: list[bool] = []  # the k-th media frame carries sound (the agent never holds it)
         self.media: list[tuple[float, int]] = []  # (arrival, μ-law bytes)
         self.clear_times: list[float] = []
         self.audio_ticks: list[float] = []  # ticks that played agent audio
@@ -88,9 +91,11 @@ class TimedCall(SimulatedCall):
         if message.get("event") == "media":
             media = message["media"]
             frame = base64.b64decode(media["payload"])
-            media["payload"] = base64.b64encode(tag_frame(frame, len(self.sent_at))).decode()
+            tagged = tag_frame(frame, len(self.sent_at))
+            media["payload"] = base64.b64encode(tagged).decode()
             now = time.monotonic()
             self.sent_at.append(now)
+            self.sound.append(peak_pcm16(ulaw_to_pcm16(tagged)) > SOUND_THRESHOLD)
             if self._from_outbox:  # this frame is the caller's speech
                 if not self._speaking:
                     self._speaking = True

@@ -283,6 +283,7 @@ async def _run(
             connected_at=c.connected_at,
             ended_at=ended.get(i, time.monotonic()),
             sent_at=c.sent_at,
+            sound=c.sound,
             media=c.media,
             clears=c.clear_times,
             audio_ticks=c.audio_ticks,

@@ -106,6 +106,8 @@ class InboundMatch:
     """Inbound frames of one call inside the measurement window."""
 
     latencies_ms: list[float] = field(default_factory=list)
+    frames: list[int] = field(default_factory=list)
+    """The carrier frame index of each latency (parallel to ``latencies_ms``)."""
     lost: int = 0
     reordered: int | None = 0
     """None when it cannot be seen (transcoded: the frames carry no index upstream)."""
@@ -147,6 +149,7 @@ def match_inbound(
             if in_window[tag] and not received[tag]:
                 latency = (arrived - sent_at[tag]) * 1000
                 result.latencies_ms.append(float(latency))
+                result.frames.append(tag)
             received[tag] = True
         result.reordered = reordered
         # Frames sent in the window whose append never came (the window ends well before the hang-up).
@@ -166,6 +169,7 @@ def match_inbound(
         latency = (arrivals[frame_ok] - sent_at[matched]) * 1000
         counted = in_window[matched]
         result.latencies_ms = [float(x) for x in latency[counted]]
+        result.frames = [int(k) for k in matched[counted]]
         offsets = offset[frame_ok][counted]
         result.lost = int(offsets[-1] - offsets[0]) if len(offsets) else int(np.count_nonzero(in_window))
     result.late = sum(1 for x in result.latencies_ms if x > LATE_MS)
@@ -186,6 +190,8 @@ class OutboundMatch:
     """Replies of one call inside the measurement window."""
 
     latencies_ms: list[float] = field(default_factory=list)
+    frames: list[int] = field(default_factory=list)
+    """The carrier frame index of each latency (parallel to ``latencies_ms``)."""
     lost: int = 0
     late: int = 0
     replies: int = 0

@@ -26,7 +26,8 @@ from rtvoice.realtime import (
     UserSpeechStarted,
     UserSpeechStopped,
 )
-from rtvoice.realtime.protocol import MAX_APPEND_BYTES
+from rtvoice.realtime.protocol import MAX_APPEND_BYTES, SOUND_THRESHOLD
+from rtvoice_codecs import pcm16_to_alaw, pcm16_to_ulaw
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "realtime"
 CLIENT_EVENT = TypeAdapter(RealtimeClientEvent)
@@ -67,8 +68,16 @@ def appended(actions: list[Action]) -> list[bytes]:
 
 
 def frame(index: int, size: int = PCM_20MS) -> bytes:
-    """A distinct chunk, so that joins and order can be checked byte for byte."""
-    return bytes([index % 256]) * size
+    """A distinct silent chunk (below SOUND_THRESHOLD), so that joins and order can be checked byte for
+    byte: PCM16 samples of ``index % 200``, or (160 bytes) μ-law codes 0xF0-0xFF, all within ±124."""
+    if size == 160:
+        return bytes([0xF0 + index % 16]) * size
+    return bytes([index % 200, 0]) * (size // 2)
+
+
+def loud(size: int = PCM_20MS, *, level: int = SOUND_THRESHOLD + 1) -> bytes:
+    """A chunk with one sample just beyond the threshold (PCM16), the rest silent."""
+    return level.to_bytes(2, "little", signed=True) + bytes(size - 2)
 
 
 def speech_event(kind: str) -> str:
@@ -94,6 +103,31 @@ def test_silent_caller_chunks_go_in_batches_of_the_configured_length() -> None:
     assert protocol.held_audio_ms == 20.0
     # A chunk that fills a batch on its own goes at once, after what was held.
     assert appended(protocol.send_audio(frame(7, 3 * PCM_20MS))) == [frame(6) + frame(7, 3 * PCM_20MS)]
+
+
+@pytest.mark.parametrize("level", [SOUND_THRESHOLD + 1, -SOUND_THRESHOLD - 1, 20000])
+def test_a_chunk_with_sound_goes_at_once_with_what_was_held(level: int) -> None:
+    # The caller's sound is never held for a batch: a speech start reaches the server at once.
+    protocol = batching(60)
+    assert protocol.send_audio(frame(0)) == []
+    assert appended(protocol.send_audio(loud(level=level))) == [frame(0) + loud(level=level)]
+    assert appended(protocol.send_audio(loud(level=level))) == [loud(level=level)]
+    assert protocol.held_audio_ms == 0.0
+    # At the threshold itself it is still silence.
+    assert protocol.send_audio(loud(level=SOUND_THRESHOLD)) == []
+
+
+@pytest.mark.parametrize(
+    ("audio_format", "encode"),
+    [(AudioFormat.PCMU_8K, pcm16_to_ulaw), (AudioFormat.PCMA_8K, pcm16_to_alaw)],
+)
+def test_g711_sound_is_measured_after_decoding(audio_format: AudioFormat, encode: object) -> None:
+    config = SessionConfig(input_format=audio_format, output_format=audio_format)
+    protocol = batching(60, config)
+    quiet = encode(bytes(320))  # type: ignore[operator]
+    sound = encode(loud(320, level=2000))  # type: ignore[operator]
+    assert protocol.send_audio(quiet) == []
+    assert appended(protocol.send_audio(sound)) == [quiet + sound]
 
 
 def test_from_speech_start_every_chunk_goes_at_once_the_first_with_what_was_held() -> None:

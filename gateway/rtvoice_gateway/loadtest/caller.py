@@ -79,7 +79,7 @@ class TimedCall(SimulatedCall):
         self.said_lines = 0
         self.speech_started_at = 0.0  # the latest line's first and last frame
         self.speech_stopped_at = 0.0
-        self._from_outbox = 0  # caller frames waiting after the previous send
+        self._speech_frames = 0  # frames of said lines not sent yet (the outbox holds only those)
         self._speaking = False
 
     async def connect(self, *, stream_url: str | None = None, signature: str | None = None) -> None:
@@ -96,15 +96,21 @@ class TimedCall(SimulatedCall):
             now = time.monotonic()
             self.sent_at.append(now)
             self.sound.append(peak_pcm16(ulaw_to_pcm16(tagged)) > SOUND_THRESHOLD)
-            if self._from_outbox:  # this frame is the caller's speech
+            if self._speech_frames:  # this frame came from the outbox: the caller's speech
+                self._speech_frames -= 1
                 if not self._speaking:
                     self._speaking = True
                     self.speech_started_at = now
-                if not self._outbox:
+                if not self._speech_frames:
                     self._speaking = False
                     self.speech_stopped_at = now
-            self._from_outbox = len(self._outbox)
         await super()._send(message)
+
+    def say(self, mulaw: bytes) -> None:
+        """Queue a line; its frames are the caller's speech (timed from the first one sent)."""
+        before = len(self._outbox)
+        super().say(mulaw)
+        self._speech_frames += len(self._outbox) - before
 
     async def _play_one(self) -> None:
         had_frame = len(self._queue.audio) >= FRAME_BYTES

@@ -36,7 +36,7 @@ def _f(value: float, digits: int = 1) -> str:
 
 def largest_holding(results: Sequence[RunResult], loop: str, limit_ms: float) -> int | None:
     """The most concurrent transcoded calls whose p99 stayed within ``limit_ms`` both ways (and every
-    smaller step too)."""
+    smaller step too); inbound, the frames with sound (see :attr:`RunResult.worst_p99_ms`)."""
     best = None
     for run in sorted(
         (r for r in results if r.mode == "transcode" and r.loop == loop), key=lambda r: r.calls
@@ -118,7 +118,7 @@ def target_checks(results: Sequence[RunResult], targets: Targets) -> list[tuple[
         largest = max(r.calls for r in runs)
         rows.append(
             (
-                f"largest N with p99 ≤ {targets.limit_p99_ms:g} ms ({loop})",
+                f"largest N with p99 ≤ {targets.limit_p99_ms:g} ms, inbound frames with sound ({loop})",
                 "none" if best is None else (f"{best}" + (" (every step held)" if best == largest else "")),
                 None,
             )

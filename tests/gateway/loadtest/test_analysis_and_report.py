@@ -133,6 +133,25 @@ def test_frames_with_sound_are_summarised_apart(tagged: bool) -> None:
     assert result.inbound_sound.p99 == pytest.approx(2.0)  # the voice did not
 
 
+def test_largest_holding_reads_the_frames_with_sound_inbound() -> None:
+    # Silence waiting 40 ms for a batch breaks no limit; the caller's voice late by 30 ms does.
+    quiet_waits = result("transcode", 10, p99=40)
+    quiet_waits = dataclasses.replace(
+        quiet_waits,
+        inbound_sound=dataclasses.replace(quiet_waits.inbound, p99=3.0),
+        outbound=quiet_waits.inbound_sound,
+    )
+    quiet_waits = dataclasses.replace(
+        quiet_waits, outbound=dataclasses.replace(quiet_waits.outbound, p99=4.0)
+    )
+    assert quiet_waits.worst_p99_ms == 4.0
+    assert largest_holding([quiet_waits], "asyncio", 20) == 10
+    voice_late = dataclasses.replace(
+        quiet_waits, inbound_sound=dataclasses.replace(quiet_waits.inbound, p99=30.0)
+    )
+    assert largest_holding([voice_late], "asyncio", 20) is None
+
+
 def test_largest_holding_stops_at_the_first_broken_step() -> None:
     runs = [result("transcode", 10, p99=5), result("transcode", 25, p99=30), result("transcode", 50, p99=8)]
     assert largest_holding(runs, "asyncio", 20) == 10
@@ -173,7 +192,7 @@ def test_the_report_names_its_command_every_run_and_the_plots() -> None:
     assert text.count("| gateway, transcoding | asyncio |") == 2
     assert "| floor: bare bridge | asyncio | 10 (10) |" in text
     assert "![added latency against concurrent calls](latency.png)" in text
-    assert "largest N with p99 ≤ 20 ms (asyncio) | 25 (every step held)" in text
+    assert "largest N with p99 ≤ 20 ms, inbound frames with sound (asyncio) | 25 (every step held)" in text
     assert "0.200 MiB per call" in text  # the memory slope
 
 

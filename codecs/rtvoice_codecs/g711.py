@@ -28,6 +28,12 @@ def _check_pcm16(pcm: bytes) -> None:
         raise ValueError(f"PCM16 input must have an even number of bytes, got {len(pcm)}")
 
 
+def _native_pcm16(pcm: bytes) -> bytes:
+    """Checked little-endian PCM16 in the host's byte order, as ``audioop`` reads it."""
+    _check_pcm16(pcm)
+    return audioop.byteswap(pcm, 2) if _BIG_ENDIAN else pcm
+
+
 def ulaw_to_pcm16(data: bytes) -> bytes:
     """Decode G.711 μ-law to PCM16.
 
@@ -53,10 +59,7 @@ def pcm16_to_ulaw(pcm: bytes) -> bytes:
     Raises:
         ValueError: If ``pcm`` has an odd number of bytes (half a sample).
     """
-    _check_pcm16(pcm)
-    if _BIG_ENDIAN:
-        pcm = audioop.byteswap(pcm, 2)
-    out: bytes = audioop.lin2ulaw(pcm, 2)
+    out: bytes = audioop.lin2ulaw(_native_pcm16(pcm), 2)
     return out
 
 
@@ -85,10 +88,7 @@ def pcm16_to_alaw(pcm: bytes) -> bytes:
     Raises:
         ValueError: If ``pcm`` has an odd number of bytes (half a sample).
     """
-    _check_pcm16(pcm)
-    if _BIG_ENDIAN:
-        pcm = audioop.byteswap(pcm, 2)
-    out: bytes = audioop.lin2alaw(pcm, 2)
+    out: bytes = audioop.lin2alaw(_native_pcm16(pcm), 2)
     return out
 
 
@@ -98,8 +98,5 @@ def peak_pcm16(pcm: bytes) -> int:
     Raises:
         ValueError: If ``pcm`` has an odd number of bytes (half a sample).
     """
-    _check_pcm16(pcm)
-    if _BIG_ENDIAN:
-        pcm = audioop.byteswap(pcm, 2)
-    peak: int = audioop.max(pcm, 2)
+    peak: int = audioop.max(_native_pcm16(pcm), 2)
     return peak

@@ -227,11 +227,15 @@ def analyse(
 
 def mib_per_call_slope(results: Sequence[RunResult]) -> float:
     """The least-squares slope of added resident memory against calls (MiB per call); NaN under 2 runs."""
-    points = [(r.calls, r.rss_loaded_mib - r.rss_idle_mib) for r in results if r.calls]
+    return _slope([(r.calls, r.rss_loaded_mib - r.rss_idle_mib) for r in results if r.calls])
+
+
+def _slope(points: Sequence[tuple[int, float]]) -> float:
+    """The least-squares slope of y against x over ``points`` (x, y); NaN under two distinct x."""
     if len({n for n, _ in points}) < 2:
         return math.nan
     x = np.asarray([n for n, _ in points], dtype=np.float64)
-    y = np.asarray([m for _, m in points], dtype=np.float64)
+    y = np.asarray([v for _, v in points], dtype=np.float64)
     slope, _ = np.polyfit(x, y, 1)
     return float(slope)
 
@@ -240,14 +244,10 @@ def cpu_per_call_slope(results: Sequence[RunResult], *, busy_below: float = 80.0
     """The marginal CPU of one more call: the least-squares slope of the process's CPU ms per wall second
     against calls, over the runs whose machine was less than ``busy_below`` % busy (on a saturated machine
     the process cannot use the CPU it needs); NaN under two such steps."""
-    points = [
-        (r.calls, r.cpu_ms_per_call_s * r.calls)
-        for r in results
-        if r.calls and not math.isnan(r.cpu_ms_per_call_s) and not r.machine_busy_percent >= busy_below
-    ]
-    if len({n for n, _ in points}) < 2:
-        return math.nan
-    x = np.asarray([n for n, _ in points], dtype=np.float64)
-    y = np.asarray([c for _, c in points], dtype=np.float64)
-    slope, _ = np.polyfit(x, y, 1)
-    return float(slope)
+    return _slope(
+        [
+            (r.calls, r.cpu_ms_per_call_s * r.calls)
+            for r in results
+            if r.calls and not math.isnan(r.cpu_ms_per_call_s) and not r.machine_busy_percent >= busy_below
+        ]
+    )

@@ -133,6 +133,8 @@ class AgentSession:
         self.error: ev.AgentError | None = None
         self.dropped_early_audio_ms = 0.0
         """Caller audio dropped because the session took longer than :data:`EARLY_AUDIO_MS` to start."""
+        self.kept_early_audio_ms = 0.0
+        """Caller audio that arrived before the session was ready, kept and sent once it was."""
         self.dropped_upstream_frames = 0
         """Server frames that were not valid events (logged and skipped)."""
         self._stop_event = asyncio.Event()
@@ -401,7 +403,9 @@ class AgentSession:
                 self._keep_early(chunk, bytes_per_ms)
                 continue
             while self._early:
-                await self._send_audio(self._early.popleft())
+                early = self._early.popleft()
+                self.kept_early_audio_ms += len(early) / bytes_per_ms
+                await self._send_audio(early)
             self._early_ms = 0.0
             await self._send_audio(chunk)
 

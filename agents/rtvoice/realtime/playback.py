@@ -41,6 +41,9 @@ from rtvoice.exceptions import LocalProtocolError
 __all__ = ["EPSILON_MS", "AudioItem", "Cut", "PlaybackTracker"]
 
 EPSILON_MS = 1.0
+_ROUNDING_MS = (
+    1e-3  # a device's position may come back lower by float rounding (ticks vs floats): not a step back
+)
 """Playback within this many ms of the end counts as finished.
 
 Devices that resample or re-frame audio (24 kHz PCM to 8 kHz μ-law) report positions that can fall short
@@ -175,15 +178,23 @@ class PlaybackTracker:
         """Take the device's count of milliseconds heard since the session started (device mode).
 
         Raises:
-            LocalProtocolError: negative, not finite, or less than an earlier report.
+            LocalProtocolError: negative, not finite, or less than an earlier report (by more than a
+                microsecond: float rounding between a device's ticks and its estimates is not a step back).
         """
-        _check_position(played_ms_total)
-        if self._reported is not None and played_ms_total < self._reported:
-            raise LocalProtocolError(
-                f"playback position went backwards: {played_ms_total} ms after {self._reported} ms"
-            )
+        played_ms_total = self._not_backwards(played_ms_total)
         self._reported = played_ms_total
         self._prune(min(played_ms_total, self._cursor))
+
+    def _not_backwards(self, played_ms_total: float) -> float:
+        _check_position(played_ms_total)
+        reported = self._reported
+        if reported is not None and played_ms_total < reported:
+            if reported - played_ms_total <= _ROUNDING_MS:
+                return reported  # the same position, rounded another way
+            raise LocalProtocolError(
+                f"playback position went backwards: {played_ms_total} ms after {reported} ms"
+            )
+        return played_ms_total
 
     def report_cleared(self, played_ms_total: float) -> None:
         """Take the device's exact count at the moment it executed the last clear.
@@ -194,13 +205,10 @@ class PlaybackTracker:
         Raises:
             LocalProtocolError: no clear happened since the last such report, or the value is invalid.
         """
-        _check_position(played_ms_total)
         if self._clear_cursor is None:
+            _check_position(played_ms_total)
             raise LocalProtocolError("receive_playback_cleared() without a ClearPlayback before it")
-        if self._reported is not None and played_ms_total < self._reported:
-            raise LocalProtocolError(
-                f"playback position went backwards: {played_ms_total} ms after {self._reported} ms"
-            )
+        played_ms_total = self._not_backwards(played_ms_total)
         shift = played_ms_total - self._clear_cursor
         for segment in self._segments:
             segment.stream_start += shift

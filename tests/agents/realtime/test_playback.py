@@ -108,6 +108,21 @@ def test_report_cleared_rejects_going_backwards() -> None:
         tracker.report_cleared(float("inf"))
 
 
+def test_a_position_lower_only_by_float_rounding_is_the_same_position() -> None:
+    # A phone device reported 1539.1698759999708 ms from its clock, then 1539.169875 from its tick counter
+    # after a clear: the session used to fail on it ("went backwards").
+    tracker = PlaybackTracker(PCM16)
+    tracker.queue("a", "r", ms(3000), now=0.0)
+    tracker.report(1539.1698759999708)
+    tracker.report(1539.169875)
+    assert tracker.position(now=0.0) == 1539.1698759999708
+    tracker.clear(now=0.0)
+    tracker.report_cleared(1539.169875)
+    assert tracker.position(now=0.0) == 1539.1698759999708
+    with pytest.raises(LocalProtocolError, match="backwards"):
+        tracker.report(1539.1)  # a tenth of a millisecond is a step back
+
+
 def test_report_cleared_in_clock_mode_switches_to_device_mode() -> None:
     tracker = PlaybackTracker(PCM16)
     tracker.queue("a", "r", ms(500), now=0.0)

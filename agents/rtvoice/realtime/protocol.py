@@ -153,6 +153,7 @@ __all__ = [
     "SOUND_THRESHOLD",
     "RealtimeProtocol",
     "check_input_batch_ms",
+    "has_sound",
 ]
 
 FATAL_ERROR_CODES: frozenset[str] = frozenset({"session_expired", "invalid_api_key", "insufficient_quota"})
@@ -204,6 +205,16 @@ HANDLED_EVENT_TYPES: frozenset[str] = frozenset(
 """Server event types the protocol acts on; a malformed event of another type is ignored, not fatal."""
 
 _REFUSED_CODE = "conversation_already_has_active_response"
+
+
+def has_sound(audio: bytes, audio_format: AudioFormat) -> bool:
+    """A sample of ``audio`` (in ``audio_format``; G.711 is decoded first) is beyond :data:`SOUND_THRESHOLD`:
+    the test input batching applies before it holds a chunk."""
+    if audio_format is AudioFormat.PCMU_8K:
+        audio = ulaw_to_pcm16(audio)
+    elif audio_format is AudioFormat.PCMA_8K:
+        audio = alaw_to_pcm16(audio)
+    return peak_pcm16(audio) > SOUND_THRESHOLD
 
 
 def check_input_batch_ms(value: float) -> float:
@@ -484,18 +495,13 @@ class RealtimeProtocol:
             actions += self.flush_audio()
         self._held.append(pcm)
         self._held_bytes += len(pcm)
-        if self._user_speaking or self._held_bytes >= self._batch_bytes or self._has_sound(pcm):
+        if (
+            self._user_speaking
+            or self._held_bytes >= self._batch_bytes
+            or has_sound(pcm, self.config.input_format)
+        ):
             actions += self.flush_audio()
         return actions
-
-    def _has_sound(self, audio: bytes) -> bool:
-        """A sample of ``audio`` (the input format) is beyond :data:`SOUND_THRESHOLD`."""
-        fmt = self.config.input_format
-        if fmt is AudioFormat.PCMU_8K:
-            audio = ulaw_to_pcm16(audio)
-        elif fmt is AudioFormat.PCMA_8K:
-            audio = alaw_to_pcm16(audio)
-        return peak_pcm16(audio) > SOUND_THRESHOLD
 
     def flush_audio(self) -> list[Action]:
         """Send the microphone audio held for a batch now (e.g. the microphone ended).

@@ -76,6 +76,8 @@ class CallRecorder:
             header_every_ms=header_every_ms,
         )
         self._last_now_ms = 0.0
+        # What one advance() block holds at most: a shorter one means nothing more is final yet.
+        self._block_bytes = round(_WRITE_BLOCK_MS * sample_rate / 1000) * self._timeline.frame_bytes
 
     @property
     def path(self) -> Path:
@@ -156,14 +158,13 @@ class CallRecorder:
         """
         # In blocks, so a long gap between calls never builds one huge buffer.
         timeline = self._timeline
-        block = round(_WRITE_BLOCK_MS * timeline.sample_rate / 1000) * timeline.frame_bytes
         frames = timeline.advance(now_ms, max_ms=_WRITE_BLOCK_MS)  # validates now_ms first
         self._last_now_ms = max(self._last_now_ms, float(now_ms))
         written = 0
         while frames:
             self._writer.write(frames)
             written += len(frames)
-            if len(frames) < block:
+            if len(frames) < self._block_bytes:
                 break  # less than a whole block: nothing more is final yet
             frames = timeline.advance(now_ms, max_ms=_WRITE_BLOCK_MS)
         return written

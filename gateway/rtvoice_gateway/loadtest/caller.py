@@ -16,10 +16,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from rtvoice.realtime.protocol import SOUND_THRESHOLD
+from rtvoice.audio import AudioFormat
+from rtvoice.realtime.protocol import has_sound
 from rtvoice.testing import speech
 from rtvoice.testing.phone_line import ulaw_from_pcm
-from rtvoice_codecs import peak_pcm16, ulaw_to_pcm16
 from rtvoice_gateway.loadtest.stats import PlayoutGaps, tag_frame
 from rtvoice_gateway.testing import SimulatedCall
 
@@ -95,7 +95,7 @@ class TimedCall(SimulatedCall):
             media["payload"] = base64.b64encode(tagged).decode()
             now = time.monotonic()
             self.sent_at.append(now)
-            self.sound.append(peak_pcm16(ulaw_to_pcm16(tagged)) > SOUND_THRESHOLD)
+            self.sound.append(has_sound(tagged, AudioFormat.PCMU_8K))
             if self._speech_frames:  # this frame came from the outbox: the caller's speech
                 self._speech_frames -= 1
                 if not self._speaking:

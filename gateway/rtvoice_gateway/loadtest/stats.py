@@ -190,8 +190,6 @@ class OutboundMatch:
     """Replies of one call inside the measurement window."""
 
     latencies_ms: list[float] = field(default_factory=list)
-    frames: list[int] = field(default_factory=list)
-    """The carrier frame index of each latency (parallel to ``latencies_ms``)."""
     lost: int = 0
     late: int = 0
     replies: int = 0

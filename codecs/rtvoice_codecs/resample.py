@@ -58,6 +58,22 @@ _PCM16_MIN: Final = np.array(-32768.0)
 _PCM16_MAX: Final = np.array(32767.0)
 
 
+def _clip_two_ufuncs(
+    y: npt.NDArray[np.floating], low: _F64, high: _F64, out: npt.NDArray[np.floating]
+) -> npt.NDArray[np.floating]:
+    np.minimum(y, high, out=out)
+    np.maximum(out, low, out=out)
+    return out
+
+
+# numpy's clip ufunc, called directly: np.clip() spends about 2 µs in Python-level argument handling
+# before it reaches it, twice what the clipping of a 20 ms frame costs (the resampler's hot path). It
+# lives in numpy's private namespace (np._core.umath in numpy 2); where it is missing, the same result
+# comes from minimum and maximum (tests check both give the same samples).
+_umath = getattr(getattr(np, "_core", None), "umath", None)
+_clip: Final = getattr(_umath, "clip", None) or _clip_two_ufuncs
+
+
 @dataclass(frozen=True, eq=False)
 class FirDesign:
     """A polyphase FIR resampler design for one rate pair (see :func:`fir_design`).
@@ -177,8 +193,7 @@ def fir_design(in_rate: int, out_rate: int) -> FirDesign:
 def _to_pcm16(y: npt.NDArray[np.floating]) -> bytes:
     """Round and saturate float samples (in PCM16 units) to PCM16 little-endian bytes; modifies ``y``."""
     np.rint(y, out=y)
-    np.minimum(y, _PCM16_MAX, out=y)
-    np.maximum(y, _PCM16_MIN, out=y)
+    _clip(y, _PCM16_MIN, _PCM16_MAX, out=y)
     return y.astype("<i2").tobytes()
 
 
@@ -206,7 +221,7 @@ class _PassThrough:
 
 
 class _FirStream:
-    __slots__ = ("_d", "_done", "_fed", "_out", "_pending", "_windows", "_work")
+    __slots__ = ("_d", "_done", "_fed", "_flat", "_out", "_pending", "_windows", "_work")
 
     # The work buffer and the block views over it are kept between calls (the hot path feeds the same
     # frame size every 20 ms), but only up to this many blocks, so one huge chunk does not pin memory.
@@ -222,6 +237,7 @@ class _FirStream:
         self._fed = False  # any input since the last reset, i.e. does flush() owe a tail?
         self._windows: _F64 | None = None
         self._out: _F64 | None = None
+        self._flat: _F64 | None = None  # self._out as one row
 
     @property
     def delay_ms(self) -> float:
@@ -254,25 +270,27 @@ class _FirStream:
         nblocks = -(-n // block)
         size = history + nblocks * block
         work = self._work
-        windows, out = self._windows, self._out
+        windows, out, flat = self._windows, self._out, self._flat
         if nblocks > self._MAX_CACHED_BLOCKS:
             work = np.empty(size)
             work[:start] = self._work[:start]
-            windows = out = None
+            windows = out = flat = None
         elif windows is None or windows.shape[0] != nblocks:
-            windows = out = None
+            windows = out = flat = None
         work[start : history + n] = x
-        work[history + n : size] = 0.0
-        if windows is None or out is None:
+        if size > history + n:  # (a whole number of blocks, the usual 20 ms frame, needs no zeros)
+            work[history + n : size] = 0.0
+        if windows is None or out is None or flat is None:
             # Overlapping rows: row b is work[b·block : b·block + history + block].
             windows = np.ndarray((nblocks, history + block), np.float64, buffer=work, strides=(block * 8, 8))
             out = np.empty((nblocks, d.block_out))
+            flat = out.reshape(-1)
             if work is self._work:
-                self._windows, self._out = windows, out
+                self._windows, self._out, self._flat = windows, out, flat
         # np.dot copies the overlapping rows into a BLAS-able block itself, faster than matmul does here.
         np.dot(windows, d.matrix, out=out)
         available = (d.up * n + d.down - 1) // d.down
-        y = out.reshape(-1)[self._done : available]
+        y = flat[self._done : available]
         # Slide the next call's history and pending samples to the front of the persistent buffer.
         full = n // block
         keep = history + n - full * block

@@ -212,3 +212,14 @@ def test_fir_design_rejects_unsupported_pairs() -> None:
         fir_design(8000, 8000)
     with pytest.raises(ValueError):
         fir_design(8000, 44100)
+
+
+def test_the_fallback_clip_saturates_like_numpys_clip_ufunc() -> None:
+    """Where numpy's clip ufunc is not reachable, rounding and saturation give the same samples."""
+    from rtvoice_codecs import resample
+
+    y = np.array([-1e6, -32768.6, -32768.4, -0.5, 0.0, 12.5, 32766.6, 32767.4, 1e6])
+    low, high = np.array(-32768.0), np.array(32767.0)
+    expected = np.array([-32768.0, -32768.0, -32768.0, -0.5, 0.0, 12.5, 32766.6, 32767.0, 32767.0])
+    assert np.array_equal(resample._clip_two_ufuncs(y.copy(), low, high, out=np.empty_like(y)), expected)
+    assert np.array_equal(resample._clip(y.copy(), low, high, out=np.empty_like(y)), expected)

@@ -40,7 +40,7 @@ HUNG_TOOL = 5  # this call's tool never returns; its agent answers with a timeou
 BROKEN_MIC = 9  # this call's microphone fails mid-call
 CLOSED_UPSTREAM = 99  # this call goes to a second server that closes mid-response
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 
 def call_brain(ctx: BrainContext) -> list[Say | CallFunction]:

@@ -149,6 +149,7 @@ async def next_line_with(stream: asyncio.StreamReader, text: str, seen: list[str
             return
 
 
+@pytest.mark.serial  # the devices' latency is measured against the call's
 async def test_dial_mic_talks_and_listens_through_portaudio(pulse: Pulse, tmp_path: Path) -> None:
     caller = tmp_path / "caller.wav"
     voice = speech.trim_silence(

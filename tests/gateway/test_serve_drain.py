@@ -23,6 +23,7 @@ pytestmark = pytest.mark.slow
 GRACE_S = 5
 
 
+@pytest.mark.serial  # the second call's question must be answered within the grace, in real time
 async def test_sigterm_refuses_new_calls_and_ends_live_ones_with_a_goodbye() -> None:
     goodbye = render_apology(DRAIN_GOODBYE)  # what the server renders: espeak-ng is deterministic
     whole = len(goodbye) // 160 * 160

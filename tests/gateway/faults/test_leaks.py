@@ -18,6 +18,7 @@ HALF = (CALLS - WARM_UP) // 2
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # tracemalloc counts the whole process: on an xdist worker, its own traffic too
 @pytest.mark.leak_check
 async def test_a_hundred_sequential_calls_leave_nothing_behind() -> None:
     """Footprints after calls 40, 70 and 100: the same open fds, asyncio tasks and threads at all three; no

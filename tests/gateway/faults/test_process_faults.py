@@ -85,6 +85,7 @@ async def sigterm_mid_call() -> tuple[SimulatedCall, int, str]:
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # on the xdist workers the stream was once reset instead of closed: alone until explained
 async def test_sigterm_mid_call() -> None:
     """``rtvoice-gateway serve --drain-grace 0`` gets SIGTERM while a call is in progress: the drain lets
     the agent's reply finish, plays the goodbye and ends the call from the gateway's side with a close

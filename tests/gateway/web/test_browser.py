@@ -24,6 +24,7 @@ from support.gateway import NUMBER, live_gateway, wait_until
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.serial,
     pytest.mark.skipif(chromium_missing() is not None, reason=chromium_missing() or ""),
 ]
 

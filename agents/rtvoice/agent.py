@@ -30,6 +30,7 @@ from typing import Any, Literal
 from rtvoice import events as ev
 from rtvoice.agent_session import AgentSession
 from rtvoice.audio import AudioFormat, AudioInputDevice, AudioOutputDevice
+from rtvoice.audio.convert import can_convert
 from rtvoice.conversation import ConversationHistory, ConversationSeed
 from rtvoice.event_bus import EventBus
 from rtvoice.exceptions import ConfigurationError
@@ -266,8 +267,9 @@ class RealtimeAgent:
         caller hears the greeting without waiting for the connection. Without it, :meth:`run` connects.
 
         Args:
-            input_format: the format the microphone will have (default: ``audio_input``'s, else PCM16
-                24 kHz); :meth:`run` refuses devices of another format.
+            input_format: the format the session receives the microphone's audio in, the microphone's
+                ``session_format`` (default: ``audio_input``'s, else PCM16 24 kHz); :meth:`run` refuses
+                a microphone with another one.
             output_format: likewise for the speaker.
 
         Raises:
@@ -277,7 +279,7 @@ class RealtimeAgent:
         if self._session is not None:
             raise ConfigurationError("this agent is already connected or running; create one agent per call")
         session = self._new_session(
-            input_format or (self.audio_input.format if self.audio_input else AudioFormat.PCM16_24K),
+            input_format or (self.audio_input.session_format if self.audio_input else AudioFormat.PCM16_24K),
             output_format or (self.audio_output.format if self.audio_output else AudioFormat.PCM16_24K),
         )
         self._session = session
@@ -316,17 +318,22 @@ class RealtimeAgent:
         if self._running:
             raise RuntimeError("this RealtimeAgent is already running; create one agent per session")
         mic, speaker = self._devices()
+        if not can_convert(mic.format, mic.session_format):
+            raise ConfigurationError(
+                f"the microphone's audio ({mic.format.name}) cannot be converted to its session_format "
+                f"({mic.session_format.name}): only G.711 to PCM16_24K is"
+            )
         session = self._session
         if session is None:
-            session = self._new_session(mic.format, speaker.format)
+            session = self._new_session(mic.session_format, speaker.format)
             self._session = session
             fresh = True
         else:
             fresh = False
-            if (mic.format, speaker.format) != (session.input_format, session.output_format):
+            if (mic.session_format, speaker.format) != (session.input_format, session.output_format):
                 raise ConfigurationError(
-                    f"the devices' formats ({mic.format.name}, {speaker.format.name}) differ from those "
-                    f"connect() configured ({session.input_format.name}, {session.output_format.name})"
+                    f"the devices' formats ({mic.session_format.name}, {speaker.format.name}) differ from "
+                    f"those connect() configured ({session.input_format.name}, {session.output_format.name})"
                 )
         self._running = True
         started = time.monotonic()

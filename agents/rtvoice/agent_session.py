@@ -41,6 +41,7 @@ from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidH
 from rtvoice import events as ev
 from rtvoice.agent_events import agent_error, agent_event
 from rtvoice.audio import AudioFormat, AudioInputDevice, AudioOutputDevice
+from rtvoice.audio.convert import ToPcm24
 from rtvoice.conversation import ConversationHistory
 from rtvoice.exceptions import LocalProtocolError, RemoteProtocolError, UpstreamError
 from rtvoice.inactivity import Countdown, InactivityTimer, TimedOut
@@ -286,6 +287,8 @@ class AgentSession:
                 self._device_failed("speaker", exc, starting=True)
                 return
             speaker.set_position_listener(self._on_position)
+            if mic.format is not mic.session_format:  # (the agent checked that it converts)
+                self.core.convert_input(mic.format, ToPcm24(mic.format).convert)
             self._start_recording(mic.format, speaker.format)
             try:
                 async with asyncio.TaskGroup() as tasks:

@@ -8,10 +8,11 @@ carrier). It runs two tasks for the call's task group: the **reader** (carrier m
 
 The devices:
 
-* :class:`PhoneMicrophone` yields the caller's audio: 20 ms μ-law frames, transcoded to PCM16 24 kHz
-  (``audio="transcode"``, the default: a 2 ms low-delay resampler) or passed through as μ-law
-  (``audio="passthrough"``: the Realtime session then speaks ``audio/pcmu``). Its queue is bounded (2 s);
-  when the agent falls behind, the oldest frames are dropped and counted.
+* :class:`PhoneMicrophone` yields the caller's audio: 20 ms μ-law frames. With ``audio="transcode"`` (the
+  default) its ``session_format`` is PCM16 24 kHz and the agent transcodes them as it sends them (a 2 ms
+  low-delay resampler; silent frames that wait for a batch are converted together); with
+  ``audio="passthrough"`` the Realtime session speaks ``audio/pcmu``. Its queue is bounded (2 s); when the
+  agent falls behind, the oldest frames are dropped and counted.
 * :class:`PhoneSpeaker` takes the agent's audio, transcodes it back to μ-law and hands it to the pacer.
   ``played_ms`` comes from the mark echoes (each release carries a mark ``g{generation}:{position}``),
   between echoes from the pacer's playout clock; ``clear_buffer()`` sends ``clear`` at once, so the caller
@@ -37,7 +38,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from rtvoice.audio import AudioFormat, AudioInputDevice, AudioOutputDevice
 from rtvoice.audio.playout import PlayoutCounter
-from rtvoice_codecs import FRAME_BYTES_ULAW_8K, FRAME_MS, StreamResampler, pcm16_to_ulaw, ulaw_to_pcm16
+from rtvoice_codecs import FRAME_BYTES_ULAW_8K, FRAME_MS, StreamResampler, pcm16_to_ulaw
 from rtvoice_gateway.carrier.events import (
     AudioReceived,
     CallStarted,
@@ -67,15 +68,19 @@ class PhoneMicrophone(AudioInputDevice):
     def __init__(self, mode: AudioMode) -> None:
         self.mode = mode
         self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(MIC_QUEUE_FRAMES)
-        self._up = StreamResampler(8000, 24000) if mode == "transcode" else None
         self._active = False
         self.dropped_frames = 0
         """Caller frames dropped because the agent did not read them for 2 s."""
 
     @property
     def format(self) -> AudioFormat:
-        """PCM16 24 kHz (transcoding) or μ-law 8 kHz (pass-through)."""
-        return AudioFormat.PCM16_24K if self._up is not None else AudioFormat.PCMU_8K
+        """μ-law 8 kHz, the carrier's frames as they came."""
+        return AudioFormat.PCMU_8K
+
+    @property
+    def session_format(self) -> AudioFormat:
+        """PCM16 24 kHz (transcoding: the agent converts) or μ-law 8 kHz (pass-through)."""
+        return AudioFormat.PCM16_24K if self.mode == "transcode" else AudioFormat.PCMU_8K
 
     @property
     def is_active(self) -> bool:
@@ -98,14 +103,13 @@ class PhoneMicrophone(AudioInputDevice):
 
     def feed(self, mulaw: bytes) -> None:
         """One frame of caller μ-law from the line (never blocks; the oldest frame goes when full)."""
-        chunk = self._up.process(ulaw_to_pcm16(mulaw)) if self._up is not None else mulaw
         if self._queue.full():
             with contextlib.suppress(asyncio.QueueEmpty):
                 self._queue.get_nowait()
             if not self.dropped_frames:
                 log.warning("the agent is not reading the caller's audio: dropping the oldest frames")
             self.dropped_frames += 1
-        self._queue.put_nowait(chunk)
+        self._queue.put_nowait(mulaw)
 
     async def stream_chunks(self) -> AsyncIterator[bytes]:
         """The caller's audio, 20 ms at a time, until the line ends."""

@@ -9,6 +9,13 @@ about them:
     at 24 kHz mono, the only format 0.7.0 knew. A phone device returns ``AudioFormat.PCMU_8K`` and the
     agent then asks the Realtime API for μ-law, so nothing is transcoded.
 
+``AudioInputDevice.session_format``
+    The format the Realtime session receives the microphone's audio in. Default: ``format`` (nothing is
+    converted). A G.711 device may return ``AudioFormat.PCM16_24K``: the agent then converts its chunks
+    itself as it sends them, so silent 20 ms frames that wait for a batch (``input_batch_ms``) are
+    converted together, for a third of the cost of converting every frame in the device. The phone
+    devices of this project transcode this way.
+
 ``AudioOutputDevice.played_ms``
     How much of the queued audio the listener has actually heard. The agent needs this on barge-in to
     tell the server where the assistant was cut off (``conversation.item.truncate``'s ``audio_end_ms``).
@@ -78,6 +85,15 @@ class AudioInputDevice(ABC):
     def format(self) -> AudioFormat:
         """The format of the chunks :meth:`stream_chunks` yields. Default: PCM16 at 24 kHz."""
         return AudioFormat.PCM16_24K
+
+    @property
+    def session_format(self) -> AudioFormat:
+        """The format the Realtime session should receive this audio in. Default: :attr:`format`.
+
+        ``AudioFormat.PCM16_24K`` for a G.711 device makes the agent convert the chunks (decoded and
+        resampled to 24 kHz, in batches); any other pair is refused with ``ConfigurationError``.
+        """
+        return self.format
 
 
 class AudioOutputDevice(ABC):

@@ -34,6 +34,8 @@ sent ahead of a barge-in's clear). A phone line's 20 ms frames then cost a third
 silence, while the caller's sound is never held: neither the start of speech (a barge-in) nor the end of
 a turn reaches the server later.
 :meth:`RealtimeProtocol.flush_audio` sends what is held (the microphone ended).
+With :meth:`RealtimeProtocol.convert_input` the chunks come in the microphone's own format (G.711) and are
+converted to the session's as they are sent: a batch of silent frames is one conversion, not three.
 
 **Function calls** (:mod:`rtvoice.realtime.calls`) are reported as :class:`ToolCall` once the response
 *completed*; calls of a cancelled, failed or incomplete response are answered "not executed" instead.
@@ -265,6 +267,9 @@ class RealtimeProtocol:
         self.ignored_malformed_events: Counter[str] = Counter()
         """Malformed events of types the protocol does not act on, by type (ignored)."""
         self._seed = seed
+        self._chunk_format = config.input_format  # what send_audio() takes (see convert_input)
+        self._convert: Callable[[bytes], bytes] | None = None
+        self._max_chunk_bytes = MAX_APPEND_BYTES
         self._check_pcm16 = config.input_format is AudioFormat.PCM16_24K
         self._session_created = False
         self._ready = False
@@ -274,6 +279,7 @@ class RealtimeProtocol:
         self._speech = AssistantSpeech(
             self._playback, self._responses, self.history, server_interrupts=config.interrupt_response
         )
+        self._batch_ms = input_batch_ms
         self._batch_bytes = round(input_batch_ms * config.input_format.bytes_per_ms)
         self._held: list[bytes] = []  # microphone chunks waiting for their batch to fill
         self._held_bytes = 0
@@ -309,7 +315,7 @@ class RealtimeProtocol:
     @property
     def held_audio_ms(self) -> float:
         """Microphone audio held for the current batch, not sent yet (see ``input_batch_ms``)."""
-        return self._held_bytes / self.config.input_format.bytes_per_ms
+        return self._held_bytes / self._chunk_format.bytes_per_ms
 
     def assistant_playing(self, now: float) -> bool:
         """True while assistant audio is queued and not yet played."""
@@ -466,8 +472,23 @@ class RealtimeProtocol:
 
     # -- commands ---------------------------------------------------------------------------------------
 
+    def convert_input(self, chunk_format: AudioFormat, convert: Callable[[bytes], bytes]) -> None:
+        """Take microphone chunks in ``chunk_format`` from now on; ``convert`` turns audio of that format into
+        the session's input format (stateful: it gets every chunk, in order, joined into the appends).
+
+        Call it before the first :meth:`send_audio`. Batching, the sound check and :attr:`held_audio_ms`
+        then work on the chunks as they come; only what is sent is converted, a batch at a time.
+        """
+        wire_bytes_per_ms = self.config.input_format.bytes_per_ms
+        self._chunk_format = chunk_format
+        self._convert = convert
+        self._check_pcm16 = chunk_format is AudioFormat.PCM16_24K
+        self._batch_bytes = round(self._batch_ms * chunk_format.bytes_per_ms)
+        self._max_chunk_bytes = MAX_APPEND_BYTES * chunk_format.bytes_per_ms // wire_bytes_per_ms
+
     def send_audio(self, pcm: bytes) -> list[Action]:
-        """Send a chunk of microphone audio (in the session's input format).
+        """Send a chunk of microphone audio (in the session's input format, or the one given to
+        :meth:`convert_input`).
 
         With ``input_batch_ms``, while the caller is not speaking the chunk is held until the chunks held
         add up to a batch, which then goes as one append.
@@ -486,20 +507,16 @@ class RealtimeProtocol:
             return []
         if self._check_pcm16 and len(pcm) % 2:
             raise LocalProtocolError(f"PCM16 audio must have an even length, got {len(pcm)} bytes")
-        if len(pcm) > MAX_APPEND_BYTES:
-            raise LocalProtocolError(f"audio chunk of {len(pcm)} bytes exceeds {MAX_APPEND_BYTES}")
+        if len(pcm) > self._max_chunk_bytes:
+            raise LocalProtocolError(f"audio chunk of {len(pcm)} bytes exceeds {self._max_chunk_bytes}")
         if not self._held and (self._user_speaking or len(pcm) >= self._batch_bytes):
-            return [SendJSON(append_audio_json(pcm))]  # the hot path while the caller speaks
+            return [self._append(pcm)]  # the hot path while the caller speaks
         actions: list[Action] = []
-        if self._held_bytes + len(pcm) > MAX_APPEND_BYTES:
+        if self._held_bytes + len(pcm) > self._max_chunk_bytes:
             actions += self.flush_audio()
         self._held.append(pcm)
         self._held_bytes += len(pcm)
-        if (
-            self._user_speaking
-            or self._held_bytes >= self._batch_bytes
-            or has_sound(pcm, self.config.input_format)
-        ):
+        if self._user_speaking or self._held_bytes >= self._batch_bytes or has_sound(pcm, self._chunk_format):
             actions += self.flush_audio()
         return actions
 
@@ -514,7 +531,10 @@ class RealtimeProtocol:
         held = self._held[0] if len(self._held) == 1 else b"".join(self._held)
         self._held.clear()
         self._held_bytes = 0
-        return [SendJSON(append_audio_json(held))]
+        return [self._append(held)]
+
+    def _append(self, audio: bytes) -> SendJSON:
+        return SendJSON(append_audio_json(audio if self._convert is None else self._convert(audio)))
 
     def request_response(self, params: RealtimeResponseCreateParams | None = None) -> list[Action]:
         """Ask the model to respond, now if nothing is active, else after the active response is done.

@@ -16,28 +16,13 @@ from __future__ import annotations
 
 from os import PathLike
 
+from rtvoice.audio.convert import ToPcm24
 from rtvoice.audio.format import AudioFormat
 from rtvoice.recording.recorder import CallRecorder
-from rtvoice_codecs import StreamResampler, alaw_to_pcm16, ulaw_to_pcm16
 
 __all__ = ["ADVANCE_EVERY_MS", "SessionRecorder", "ToPcm24"]
 
 ADVANCE_EVERY_MS = 200.0
-
-
-class ToPcm24:
-    """Converts one stream of device audio (PCM16 24 kHz, μ-law or A-law 8 kHz) to PCM16 at 24 kHz."""
-
-    def __init__(self, audio_format: AudioFormat) -> None:
-        self.format = audio_format
-        self._resampler = None if audio_format is AudioFormat.PCM16_24K else StreamResampler(8000, 24000)
-
-    def convert(self, audio: bytes) -> bytes:
-        """The same audio as PCM16 at 24 kHz (stateful: chunks of one stream join without clicks)."""
-        if self._resampler is None:
-            return audio
-        pcm = ulaw_to_pcm16(audio) if self.format is AudioFormat.PCMU_8K else alaw_to_pcm16(audio)
-        return self._resampler.process(pcm)
 
 
 class SessionRecorder:

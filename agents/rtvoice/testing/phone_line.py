@@ -6,10 +6,10 @@ far it got (Twilio echoes *marks*). These two devices reproduce that without a c
 ``scripts/bench agent --calls``:
 
 * :class:`PhoneLineMicrophone` sends the caller's audio (μ-law bytes, see :func:`ulaw_from_wav`) as 20 ms
-  frames paced at real time (times ``speed``), then silence frames for as long as the call lasts. In
-  ``"transcode"`` mode (the default) each frame is decoded and resampled to PCM16 24 kHz with
-  ``rtvoice_codecs``, the work a gateway does when the model speaks PCM; in ``"passthrough"`` mode the
-  frames go to the agent as they are, in ``AudioFormat.PCMU_8K``.
+  frames paced at real time (times ``speed``), then silence frames for as long as the call lasts, always
+  in ``AudioFormat.PCMU_8K``. In ``"transcode"`` mode (the default) its ``session_format`` is PCM16 24 kHz:
+  the agent decodes and resamples the frames as it sends them, the work a gateway does when the model
+  speaks PCM; in ``"passthrough"`` mode the session speaks μ-law.
 * :class:`PhoneLineSpeaker` takes the assistant's audio (PCM16 24 kHz, resampled and encoded to μ-law;
   or μ-law as is), cuts it into exact 20 ms frames, and one pacing task plays them at real time, 60 ms
   (``report_every_ms``) at a time: the gateway sends agent audio in 60 ms steps, each followed by a
@@ -36,7 +36,7 @@ from rtvoice.audio.format import AudioFormat
 from rtvoice.audio.playout import PlayoutCounter
 from rtvoice.audio.wavfile import load_wav
 from rtvoice.exceptions import ConfigurationError
-from rtvoice_codecs import FrameChunker, StreamResampler, pcm16_to_ulaw, ulaw_to_pcm16
+from rtvoice_codecs import FrameChunker, StreamResampler, pcm16_to_ulaw
 
 __all__ = ["PhoneLineMicrophone", "PhoneLineMode", "PhoneLineSpeaker", "ulaw_from_pcm", "ulaw_from_wav"]
 
@@ -110,8 +110,9 @@ class PhoneLineMicrophone(AudioInputDevice):
 
     Args:
         caller_ulaw: the caller's audio, 8 kHz μ-law (:func:`ulaw_from_wav`); shared, never copied.
-        mode: ``"transcode"`` (default) yields PCM16 24 kHz, each frame decoded and resampled with
-            ``rtvoice_codecs``; ``"passthrough"`` yields the μ-law frames (``format`` is ``PCMU_8K``).
+        mode: both yield the μ-law frames (``format`` is ``PCMU_8K``). ``"transcode"`` (default) asks for a
+            PCM16 24 kHz session (``session_format``): the agent decodes and resamples them as it sends
+            them, as with the gateway's phone microphone; ``"passthrough"`` keeps the session in μ-law.
         speed: pacing multiplier; 10 sends 10 s of frames per second of wall time.
 
     Raises:
@@ -122,9 +123,6 @@ class PhoneLineMicrophone(AudioInputDevice):
         self.mode = _check_mode(mode)
         self.speed = _check_speed(speed)
         self._caller = caller_ulaw
-        self._upsampler = (
-            StreamResampler(_ULAW.sample_rate, _PCM.sample_rate) if mode == "transcode" else None
-        )
         self._frames_sent = 0
         self._active = False
         self._stopped = asyncio.Event()
@@ -132,7 +130,12 @@ class PhoneLineMicrophone(AudioInputDevice):
 
     @property
     def format(self) -> AudioFormat:
-        """PCM16 24 kHz when transcoding, μ-law 8 kHz in pass-through."""
+        """μ-law 8 kHz, the line's frames."""
+        return _ULAW
+
+    @property
+    def session_format(self) -> AudioFormat:
+        """PCM16 24 kHz when transcoding (the agent converts), μ-law 8 kHz in pass-through."""
         return _PCM if self.mode == "transcode" else _ULAW
 
     @property
@@ -164,8 +167,6 @@ class PhoneLineMicrophone(AudioInputDevice):
         self._frames_sent = 0
         self._finished.clear()
         self._stopped = asyncio.Event()  # fresh, in case the last run was on another event loop
-        if self._upsampler is not None:
-            self._upsampler.reset()
         self._active = True
         if not self._caller:
             self._finished.set()
@@ -200,10 +201,7 @@ class PhoneLineMicrophone(AudioInputDevice):
             self._frames_sent = index + 1
             if self._frames_sent >= caller_frames:
                 self._finished.set()
-            if self._upsampler is not None:
-                yield self._upsampler.process(ulaw_to_pcm16(ulaw))
-            else:
-                yield ulaw
+            yield ulaw
 
 
 class PhoneLineSpeaker(AudioOutputDevice):

@@ -19,7 +19,7 @@ EXAMPLES = BLOCK.findall(DOC.read_text(encoding="utf-8"))
 
 
 def test_the_doc_has_examples() -> None:
-    assert len(EXAMPLES) == 4
+    assert len(EXAMPLES) == 5
 
 
 @pytest.mark.parametrize("index", range(len(EXAMPLES)))
@@ -33,6 +33,7 @@ def test_doc_example_runs(index: int, tmp_path: Path) -> None:
     expected = [
         "captured 200 ms of tone",
         "of 1000 ms before the interruption",
+        "PCMU_8K -> PCM16_24K",
         "heard.wav: ",
         "10 frames in, 10 frames out, last position 200 ms",
     ][index]

@@ -12,8 +12,9 @@ from openai.types.realtime import RealtimeClientEvent
 from pydantic import TypeAdapter
 
 from rtvoice import RealtimeAgent
+from rtvoice.audio.convert import ToPcm24
 from rtvoice.audio.format import AudioFormat
-from rtvoice.exceptions import ConfigurationError
+from rtvoice.exceptions import ConfigurationError, LocalProtocolError
 from rtvoice.realtime import (
     DEFAULT_INPUT_BATCH_MS,
     MAX_INPUT_BATCH_MS,
@@ -206,3 +207,45 @@ def test_invalid_batch_lengths_are_refused(value: object) -> None:
 def test_the_agent_batches_by_default() -> None:
     assert RealtimeAgent(api_key="sk-test").input_batch_ms == DEFAULT_INPUT_BATCH_MS == 60.0
     assert RealtimeAgent(api_key="sk-test", input_batch_ms=0).input_batch_ms == 0.0
+
+
+# ------------------------------------------------------------- G.711 chunks converted by the session
+
+
+class CountingConverter:
+    """The agent's converter (μ-law to PCM16 24 kHz), counting its calls."""
+
+    def __init__(self) -> None:
+        self.inner = ToPcm24(AudioFormat.PCMU_8K)
+        self.calls = 0
+
+    def __call__(self, audio: bytes) -> bytes:
+        self.calls += 1
+        return self.inner.convert(audio)
+
+
+def test_ulaw_chunks_on_a_pcm_session_are_converted_a_batch_at_a_time() -> None:
+    protocol = batching(60)  # a PCM16 24 kHz session
+    convert = CountingConverter()
+    protocol.convert_input(AudioFormat.PCMU_8K, convert)
+    sent = []
+    for i in range(6):
+        sent += appended(protocol.send_audio(frame(i, 160)))
+        assert protocol.held_audio_ms == (0.0 if i % 3 == 2 else 20.0 * (i % 3 + 1))
+    assert convert.calls == 2  # six silent frames, two batches, two conversions
+    voice = pcm16_to_ulaw(loud(320, level=4000))
+    assert protocol.send_audio(frame(6, 160)) == []
+    sent += appended(protocol.send_audio(voice))  # sound: at once, with what was held, one conversion
+    assert convert.calls == 3
+    frames = b"".join(frame(i, 160) for i in range(7)) + voice
+    assert b"".join(sent) == ToPcm24(AudioFormat.PCMU_8K).convert(frames)  # same bytes as all at once
+    assert [len(a) for a in sent] == [3 * PCM_20MS, 3 * PCM_20MS, 2 * PCM_20MS]
+
+
+def test_converted_chunks_are_limited_by_what_they_become() -> None:
+    protocol = batching(0)
+    protocol.convert_input(AudioFormat.PCMU_8K, ToPcm24(AudioFormat.PCMU_8K).convert)
+    limit = MAX_APPEND_BYTES // 6  # μ-law bytes that fill an append once resampled to PCM16 24 kHz
+    with pytest.raises(LocalProtocolError, match=f"exceeds {limit}"):
+        protocol.send_audio(bytes(limit + 1))
+    assert protocol.send_audio(bytes(161))  # any length of μ-law is whole samples

@@ -89,6 +89,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--keep-going", action="store_true", help="run every step, even after a p99 broke --limit-ms"
     )
     parser.add_argument("--no-recording", action="store_true", help="do not record calls in the gateway")
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="run the system under test on one CPU and the load generators on the others (Linux, 2+ CPUs)",
+    )
 
 
 def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
@@ -112,6 +117,14 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
                 "rtvoice-gateway loadtest: --loops uvloop needs uvloop (pip install uvloop)", file=sys.stderr
             )
             return 2
+    if args.pin:
+        from rtvoice_gateway.loadtest.runner import pinned_cpus
+
+        try:
+            pinned_cpus()
+        except LoadTestError as exc:
+            print(f"rtvoice-gateway loadtest: {exc}", file=sys.stderr)
+            return 2
     words = sys.argv[1:] if argv is None else argv
     options = LoadOptions(
         calls=args.calls,
@@ -123,6 +136,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         limit_ms=args.limit_ms,
         recording=not args.no_recording,
         keep_going=args.keep_going,
+        pin=args.pin,
     )
 
     def write(line: str) -> None:

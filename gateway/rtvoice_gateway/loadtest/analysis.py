@@ -107,6 +107,8 @@ class RunResult:
     """The Realtime simulator's process, % of one core."""
     machine_busy_percent: float = math.nan
     """Every CPU of the machine, % busy over the window (other work included)."""
+    cpus: list[int] | None = None
+    """The CPUs the system under test was allowed to run on, read from it (None: not known)."""
     notes: list[str] = field(default_factory=list)
 
     @property

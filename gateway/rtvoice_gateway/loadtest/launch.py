@@ -2,13 +2,15 @@
 --loop uvloop -- serve --port 0`` runs ``rtvoice-gateway serve --port 0`` on uvloop.
 
 The event loop policy is set before the command starts its loop (this is an entry point: process-wide
-state is its to set). ``--loop asyncio`` leaves the default loop.
+state is its to set). ``--loop asyncio`` leaves the default loop. ``--cpus 0`` pins the process to CPU 0
+(``loadtest --pin``: the system under test on its own core).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -43,9 +45,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rtvoice_gateway.loadtest.launch")
     parser.add_argument("--loop", choices=LOOPS, default="asyncio")
     parser.add_argument("--bridge", action="store_true", help="run the floor bridge, not the gateway")
+    parser.add_argument(
+        "--cpus", default=None, help="run on these CPUs only, e.g. 0 or 0,1 (Linux; before anything starts)"
+    )
     parser.add_argument("rest", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     rest = args.rest[1:] if args.rest[:1] == ["--"] else args.rest
+    if args.cpus is not None:
+        # Before the imports that start threads (numpy's BLAS pool): every thread inherits it.
+        os.sched_setaffinity(0, {int(cpu) for cpu in args.cpus.split(",")})
     use_loop(args.loop)
     if args.bridge:
         from rtvoice_gateway.loadtest.bridge import main as bridge_main

@@ -59,6 +59,22 @@ class LoadOptions:
     limit_ms: float = 20.0
     recording: bool = True
     keep_going: bool = False
+    pin: bool = False
+    """Run the system under test on the first CPU this process may use, the load generators on the rest."""
+
+
+def pinned_cpus() -> tuple[set[int], set[int]]:
+    """(the CPU for the system under test, the CPUs for the load generators) for ``--pin``.
+
+    Raises:
+        LoadTestError: not Linux, or fewer than two CPUs available to this process.
+    """
+    if not hasattr(os, "sched_getaffinity"):
+        raise LoadTestError("--pin needs Linux (os.sched_setaffinity)")
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        raise LoadTestError(f"--pin needs at least two CPUs; this process may use {len(cpus)}")
+    return {cpus[0]}, set(cpus[1:])
 
 
 def cpu_seconds(pid: int) -> float:
@@ -197,6 +213,7 @@ async def _run(
     script: CallerScript,
     work: Path,
     progress: Progress,
+    under_test: set[int] | None,
 ) -> RunResult:
     records = work / f"upstream-{mode}-{loop}-{n}.json"
     py = sys.executable
@@ -204,6 +221,8 @@ async def _run(
     sim_url = f"ws://127.0.0.1:{port}/v1"
     upstream = [py, "-m", "rtvoice_gateway.loadtest.upstream", "--records", str(records), "--port", str(port)]
     launch = [py, "-m", "rtvoice_gateway.loadtest.launch", "--loop", loop]
+    if under_test is not None:
+        launch += ["--cpus", ",".join(map(str, sorted(under_test)))]
     if mode == "floor":
         command = [*launch, "--bridge", "--", "--upstream", sim_url]
         env = _env()
@@ -232,6 +251,7 @@ async def _run(
             call.base_url = call.public_url = url
         progress.pid, progress.up, progress.calls = pid, 0, n
         rss_idle = rss_mib(pid)
+        cpus = sorted(os.sched_getaffinity(pid)) if hasattr(os, "sched_getaffinity") else None
         stop = asyncio.Event()
         failures: list[str] = []
 
@@ -302,6 +322,7 @@ async def _run(
         window=(t0, t1),
         process=Process(cpu1 - cpu0, t1 - t0, rss_idle, rss_loaded, driver1 - driver0, sim1 - sim0),
     )
+    result.cpus = cpus
     if raw["syntheses_during_run"]:
         result.notes.append(f"the simulator synthesised {raw['syntheses_during_run']} replies during the run")
     busy, total = box1[0] - box0[0], box1[1] - box0[1]
@@ -338,6 +359,26 @@ async def run_loadtest(options: LoadOptions, write: Callable[[str], None]) -> li
     """Ramp through ``options.calls``; write the report, the plots and ``results.json`` into ``options.out``."""
     options.out.mkdir(parents=True, exist_ok=True)
     where = machine()
+    own_cpus = os.sched_getaffinity(0) if options.pin else None
+    under_test: set[int] | None = None
+    if options.pin:
+        under_test, generators = pinned_cpus()
+        # The callers run here and the simulator is started from here: both inherit the generators' CPUs.
+        os.sched_setaffinity(0, generators)
+        where += (
+            f"; pinned (--pin): the system under test on CPU {', '.join(map(str, sorted(under_test)))}, "
+            f"the load generators (callers, simulator) on CPU {', '.join(map(str, sorted(generators)))}"
+        )
+    try:
+        return await _ramp(options, write, where, under_test)
+    finally:
+        if own_cpus is not None:
+            os.sched_setaffinity(0, own_cpus)
+
+
+async def _ramp(
+    options: LoadOptions, write: Callable[[str], None], where: str, under_test: set[int] | None
+) -> list[RunResult]:
     script = await asyncio.to_thread(CallerScript.synthesize)
     results: list[RunResult] = []
     stopped: str | None = None
@@ -351,7 +392,9 @@ async def run_loadtest(options: LoadOptions, write: Callable[[str], None]) -> li
                         progress.label = (
                             f"step {number}/{len(options.calls)} ({n} calls) {MODES[mode]}, {loop}"
                         )
-                        results.append(await _run(mode, loop, n, options, script, Path(folder), progress))
+                        results.append(
+                            await _run(mode, loop, n, options, script, Path(folder), progress, under_test)
+                        )
                         last = results[-1]
                         write(
                             f"{progress.label}: inbound p99 {last.inbound.p99:.2f} ms, outbound p99 "

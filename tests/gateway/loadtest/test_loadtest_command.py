@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -39,6 +42,42 @@ def test_a_short_real_run_writes_a_sane_report_and_plots(
     )  # nothing the carrier would refuse (the floor sends partial frames)
     assert runs["floor"]["inbound_reordered"] == 0  # μ-law upstream: each frame's index is read back
     assert runs["transcode"]["inbound_reordered"] is None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="--pin needs two CPUs")
+def test_pin_runs_the_system_under_test_on_one_cpu_and_the_generators_on_the_others(tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    mine = os.sched_getaffinity(0)
+    argv = ["loadtest", "--calls", "1", "--seconds", "1", "--systems", "floor", "--pin", "--out", str(out)]
+    assert main(argv) == 0
+    assert os.sched_getaffinity(0) == mine  # the command gave its process its CPUs back
+    first, *rest = sorted(mine)
+    (run,) = json.loads((out / "results.json").read_text())
+    assert run["cpus"] == [first] and run["calls_up"] == 1  # read from the bridge process while it ran
+    text = (out / "report.md").read_text(encoding="utf-8")
+    assert f"the system under test on CPU {first}, the load generators (callers, simulator) on CPU " in text
+    assert ", ".join(map(str, rest)) in text
+
+
+def test_pin_on_one_cpu_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    one_cpu = (
+        "import os, sys; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+        "from rtvoice_gateway.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", one_cpu, "loadtest", "--pin", "--out", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip()
+        == "rtvoice-gateway loadtest: --pin needs at least two CPUs; this process may use 1"
+    )
+    assert not (tmp_path / "r").exists()
 
 
 @pytest.mark.parametrize(

@@ -71,7 +71,7 @@ def test_caller_and_assistant_land_where_they_were_heard_and_cuts_are_left_out(t
     assert len(frames) == int(now * 24)
 
 
-def test_the_timeline_is_advanced_every_200_ms_of_call_time(tmp_path: Path) -> None:
+def test_the_timeline_is_advanced_every_400_ms_of_call_time(tmp_path: Path) -> None:
     recorder = SessionRecorder(
         tmp_path / "c.wav",
         stereo=False,
@@ -79,12 +79,23 @@ def test_the_timeline_is_advanced_every_200_ms_of_call_time(tmp_path: Path) -> N
         output_format=AudioFormat.PCM16_24K,
     )
     handed = []
-    for k in range(24):  # 480 ms of 20 ms chunks
+    for k in range(44):  # 880 ms of 20 ms chunks
         recorder.add_caller(tone(20, 24000), 20 * k, 20 * k + 20)
         handed.append(recorder.recorder.duration_ms)
-    assert handed == [0] * 9 + [200] * 10 + [400] * 5
-    recorder.close(480)
-    assert recorder.recorder.closed and recorder.recorder.duration_ms == 480
+    assert handed == [0] * 19 + [400] * 20 + [800] * 5
+    recorder.close(880)
+    assert recorder.recorder.closed and recorder.recorder.duration_ms == 880
+
+
+def test_closing_right_after_an_advance_writes_the_call_to_its_end(tmp_path: Path) -> None:
+    recorder = SessionRecorder(
+        tmp_path / "c.wav", stereo=False, input_format=AudioFormat.PCMU_8K, output_format=AudioFormat.PCMU_8K
+    )
+    for k in range(20):  # 400 ms: the last chunk advances the timeline, nothing is left held
+        recorder.add_caller(AudioFormat.PCMU_8K.silence(20), 20 * k, 20 * k + 20)
+    assert recorder.recorder.duration_ms == 400
+    recorder.close(500)
+    assert recorder.recorder.closed and recorder.recorder.duration_ms == 500
 
 
 CHILD = textwrap.dedent(
@@ -112,7 +123,7 @@ CHILD = textwrap.dedent(
 
 
 @pytest.mark.parametrize("ms_before_kill", [500, 3000, 10000])
-def test_a_session_killed_mid_call_leaves_a_valid_wav_lacking_less_than_a_second(
+def test_a_session_killed_mid_call_leaves_a_valid_wav_lacking_less_than_800_ms(
     tmp_path: Path, ms_before_kill: int
 ) -> None:
     path = tmp_path / "killed.wav"
@@ -142,7 +153,9 @@ def test_a_session_killed_mid_call_leaves_a_valid_wav_lacking_less_than_a_second
         assert (wav.getnchannels(), wav.getframerate(), wav.getsampwidth()) == (2, 24000, 2)
         frames = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").reshape(-1, 2)
     assert path.stat().st_size >= 44 + frames.nbytes  # the header never counts more than the file holds
-    assert len(frames) > (reported - 1000) * 24  # all but less than the last second of the call
+    # All but less than ADVANCE_EVERY_MS + WRITE_EVERY_MS (400 + 400) of the call, within the promise of
+    # "less than the last second".
+    assert len(frames) > (reported - 800) * 24
     left = frames[200:, 0]  # the caller's constant level, after the resampler's start-up
     assert np.all(np.abs(left.astype(np.int32) - 4000) < 200)
 

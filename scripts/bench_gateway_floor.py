@@ -90,7 +90,7 @@ def floor_app(sim_url: str) -> Starlette:
 
 async def serve_floor(sim_url: str) -> None:
     """Serve until terminated; prints ``listening on http://127.0.0.1:PORT`` first."""
-    server = EmbeddedServer(floor_app(sim_url))
+    server = EmbeddedServer(floor_app(sim_url), ws_per_message_deflate=False)  # as serve
     await server.start()
     print(f"listening on http://127.0.0.1:{server.port}", flush=True)
     try:

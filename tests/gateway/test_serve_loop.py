@@ -50,6 +50,22 @@ async def test_serve_answers_a_call_on_the_loop_it_was_given(
     assert f"serving on the {module} event loop" in stderr, stderr
 
 
+async def test_serve_declines_websocket_compression() -> None:
+    """The carrier's socket carries no permessage-deflate even when offered (the simulator offers it, as a
+    generic client does): deflating base64 audio cost CPU for a quarter of its bytes."""
+    async with serve_process() as serve:
+        call = SimulatedCall(serve.url)
+        await call.dial()
+        await call.connect()
+        runner = asyncio.create_task(call.run())
+        try:
+            assert call.extensions == ()
+        finally:
+            call.hang_up()
+            async with asyncio.timeout(seconds(10)):
+                await runner
+
+
 def test_uvloop_where_it_is_not_installed_is_one_line_and_exit_2() -> None:
     """``--loop uvloop`` without uvloop: one clear line on stderr, exit status 2 (no traceback)."""
     code = (

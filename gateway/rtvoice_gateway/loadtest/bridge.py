@@ -3,7 +3,8 @@
 Starlette with the gateway's shape (``POST /twilio/voice`` answering TwiML, ``WS /twilio/stream/x``), one
 upstream WebSocket per call, μ-law forwarded untouched both ways as JSON, a greeting asked for at the
 start and ``clear`` sent when the caller starts speaking (barge-in). No signatures, no agent, no tools,
-no pacing, no marks, no transcoding, no recording. (``scripts/bench_gateway_floor.py`` is its sibling.)
+no pacing, no marks, no transcoding, no recording; like ``serve``, no permessage-deflate on the carrier's
+socket. (``scripts/bench_gateway_floor.py`` is its sibling.)
 
 ``python -m rtvoice_gateway.loadtest.bridge --upstream ws://127.0.0.1:PORT/v1`` prints
 ``listening on http://127.0.0.1:PORT`` and serves until SIGTERM.
@@ -117,7 +118,7 @@ async def _serve(upstream_url: str) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    server = EmbeddedServer(floor_app(upstream_url), ws_max_size=64 * 1024)
+    server = EmbeddedServer(floor_app(upstream_url), ws_max_size=64 * 1024, ws_per_message_deflate=False)
     await server.start()
     print(f"listening on http://127.0.0.1:{server.port}", flush=True)
     try:

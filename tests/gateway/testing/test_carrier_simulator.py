@@ -144,6 +144,7 @@ async def test_a_call_plays_marks_at_playout_and_clear_flushes_pending_marks(gat
     assert call.violations == {"wrong streamSid": 1, "binary frame": 1}
     assert call.closed_by == "gateway"
     assert len(call.said) == len(call.heard)
+    assert call.extensions == ("permessage-deflate",)  # offered, and a default uvicorn accepts it
 
 
 async def test_hang_up_sends_stop_and_the_rest_api_ends_registered_calls(gateway: Any) -> None:

@@ -38,7 +38,7 @@ from rtvoice.events import AgentError
 from rtvoice.logcontext import LogContextFilter
 from rtvoice.sigint import host_owns_sigint
 from rtvoice.testing import Faults, RealtimeSimulator, Say, ScriptedBrain
-from rtvoice.testing.phone_line import PhoneLineMicrophone, PhoneLineSpeaker, ulaw_from_wav
+from rtvoice.testing.phone_line import PhoneLineMicrophone, PhoneLineSpeaker
 from rtvoice.testing.simulator import add_client_message_observer, remove_client_message_observer
 from support.agent import converse, received
 from support.audio import caller_wav
@@ -156,30 +156,6 @@ async def test_run_refuses_a_microphone_whose_session_format_it_cannot_convert_t
         with pytest.raises(ConfigurationError, match="cannot be converted to its session_format"):
             await agent.run()
         assert not sim.sessions  # refused before connecting
-
-
-async def test_a_ulaw_microphone_on_a_pcm_session_is_converted_by_the_agent(tmp_path: Path) -> None:
-    """The phone line's microphone yields μ-law and asks for PCM16 24 kHz: the session is configured in
-    PCM16 and hears the caller (the simulator's VAD and transcript run on the converted audio)."""
-    lines = ["Hello there."]
-    caller_wav(tmp_path / "caller.wav", lines, gaps_ms=3000)
-    mic = PhoneLineMicrophone(ulaw_from_wav(tmp_path / "caller.wav"), speed=4.0)
-    assert (mic.format, mic.session_format) == (AudioFormat.PCMU_8K, AudioFormat.PCM16_24K)
-    async with RealtimeSimulator(user_transcripts=lines, generation_speed=16) as sim:
-        agent = RealtimeAgent(
-            provider=provider(sim), audio_input=mic, audio_output=PhoneLineSpeaker(speed=4.0)
-        )
-        async with asyncio.timeout(seconds(30)), asyncio.TaskGroup() as tasks:
-            run = tasks.create_task(agent.run())
-            await mic.wait_finished()
-            await agent.stop()
-        result = run.result()
-        update = received(sim, SessionUpdateEvent)[0]
-    assert result.error is None
-    assert update.session.audio is not None and update.session.audio.input is not None
-    assert update.session.audio.input.format is not None
-    assert update.session.audio.input.format.type == "audio/pcm"
-    assert [t.transcript for t in result.turns if t.role == "user"] == lines
 
 
 async def test_connect_failure_raises_upstream_error_and_leaves_the_agent_unconnected() -> None:

@@ -339,6 +339,9 @@ async def test_a_call_on_phone_line_devices(mode: PhoneLineMode, tmp_path: Path)
     lines = ["Hello, my name is Alice.", "Thank you, goodbye."]
     caller_wav(tmp_path / "caller.wav", lines, gaps_ms=4000)
     mic = PhoneLineMicrophone(ulaw_from_wav(tmp_path / "caller.wav"), mode=mode, speed=4.0)
+    # μ-law from the line either way; transcoding, the agent converts it for a PCM16 session.
+    session = PCM if mode == "transcode" else ULAW
+    assert (mic.format, mic.session_format) == (ULAW, session)
     frames: list[bytes] = []
     speaker = PhoneLineSpeaker(mode=mode, speed=4.0, on_frame=frames.append)
     async with RealtimeSimulator(user_transcripts=lines, generation_speed=16) as sim:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 
 import hypothesis
@@ -54,3 +55,13 @@ def record_client_messages(request: pytest.FixtureRequest) -> Iterator[None]:
     for message in seen:
         kind = check_client_message(message)
         CLIENT_MESSAGES.append((request.node.nodeid, kind))
+
+
+@pytest.fixture(autouse=True)
+def sigint_left_as_found() -> Iterator[None]:
+    """No test leaves a SIGINT handler behind: the library never keeps one, and a leaked handler makes a
+    later test on the same worker see a host that owns SIGINT."""
+    before = signal.getsignal(signal.SIGINT)
+    yield
+    after = signal.getsignal(signal.SIGINT)
+    assert after is before or after == before, f"SIGINT handler left changed: {before!r} -> {after!r}"

@@ -242,10 +242,6 @@ def build_parser() -> argparse.ArgumentParser:
 async def _run_simulator(args: argparse.Namespace) -> int:
     from rtvoice.testing import RealtimeSimulator, Timing
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     sim = RealtimeSimulator(
         host=args.host,
         port=args.port,
@@ -260,6 +256,11 @@ async def _run_simulator(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"rtvoice-gateway simulator: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 2
+    # Only once listening: a refused start leaves the process's signal handlers as they were.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     print(f"listening on {sim.url}", flush=True)
     try:
         await stop.wait()

@@ -308,8 +308,21 @@ async def test_quickstart_runs_until_ctrl_c_and_returns_its_result(
     script.write_text(textwrap.dedent(QUICKSTART))
     caller_wav(tmp_path / "caller.wav", LINES, gaps_ms=3000)
     env = {**os.environ, "CALLER_WAV": str(tmp_path / "caller.wav"), "SPEAKER_WAV": str(tmp_path / "out.wav")}
+    # As from a terminal: Ctrl+C raises KeyboardInterrupt. (A process started in the background by a shell
+    # without job control, nohup for one, inherits SIGINT ignored, and Python keeps it so; the agent then
+    # rightly leaves SIGINT alone.)
+    as_from_a_terminal = (
+        "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "runpy.run_path(sys.argv[1], run_name='__main__')"
+    )
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(script), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        sys.executable,
+        "-c",
+        as_from_a_terminal,
+        str(script),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         # Speak into it: wait until the simulator heard both lines and answered them.

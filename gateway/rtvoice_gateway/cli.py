@@ -25,6 +25,7 @@ import math
 import os
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -396,7 +397,24 @@ async def _run_call(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the process exit code."""
+    """Run the command line; returns the process exit code.
+
+    The commands take SIGINT and SIGTERM through their event loop; on return the handlers are put back as
+    they were (asyncio would leave Python's default in place, even where SIGINT was ignored), so ``main``
+    can run inside another program, a test suite for one.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return _main(argv)
+    found = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return _main(argv)
+    finally:
+        for sig, handler in found.items():
+            if handler is not None and signal.getsignal(sig) != handler:
+                signal.signal(sig, handler)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     # serve logs at INFO; demo and dial print what happens themselves, so only --log-level shows logs.
     level = args.log_level or {"serve": "INFO", "demo": "CRITICAL", "dial": "CRITICAL"}.get(args.command)

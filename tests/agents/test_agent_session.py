@@ -364,9 +364,8 @@ async def test_the_host_sigint_handler_is_never_replaced(tmp_path: Path, host_ha
 def standalone_sigint() -> Iterator[None]:
     """SIGINT as a standalone script has it: Python's default handler (put back as found afterwards).
 
-    The test sets it rather than assuming it: once in CI an xdist worker reached this test with another
-    handler in place (which one and from where is not known yet; ``sigint_left_as_found`` in the suite's
-    conftest now names any test that changes it)."""
+    The test sets it rather than assuming it: a suite started by nohup, or in the background by a shell
+    without job control, inherits SIGINT ignored (an xdist worker reached this test so once)."""
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield

@@ -183,10 +183,7 @@ class SimulatedCall:
     def extensions(self) -> tuple[str, ...]:
         """The WebSocket extensions the gateway accepted on the media stream (the simulator offers
         permessage-deflate, as a generic client does); empty before :meth:`connect`."""
-        if self._ws is None or self._ws.response is None:
-            return ()
-        accepted = self._ws.response.headers.get("Sec-WebSocket-Extensions", "")
-        return tuple(part.split(";")[0].strip() for part in accepted.split(",") if part.strip())
+        return () if self._ws is None else tuple(ext.name for ext in self._ws.protocol.extensions)
 
     async def dial(self, **webhook_fields: str) -> TwiML:
         """POST the voice webhook and read its TwiML.

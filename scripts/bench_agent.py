@@ -459,6 +459,8 @@ async def worker(args: argparse.Namespace) -> WorkerResult:
     caller = read_bytes(args.caller)
     config = CallsConfig(args.worker, args.mode or "transcode", args.recording, args.input_batch_ms)
     provider = OpenAIProvider(api_key="sk-sim", websocket_base_url=args.url)  # one for all calls
+    if args.worker != "floor":
+        provider.warm_up()  # as a server does at start-up (the gateway's lifespan)
     stop = asyncio.Event()
     heard = [[0.0] for _ in range(args.n + 1)]
 

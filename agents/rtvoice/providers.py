@@ -13,6 +13,7 @@ both the README's argument names (``azure_endpoint``, ``azure_deployment``) and 
 
 from __future__ import annotations
 
+import importlib
 import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -76,6 +77,32 @@ class RealtimeProvider(ABC):
         if self._shared_client is None:
             self._shared_client = self.create_client()
         return self._shared_client
+
+    def warm_up(self) -> None:
+        """Do now the one-time work that the first session in a process would do on the event loop.
+
+        That is: create the shared SDK client (the certificate store and the HTTP transport's imports,
+        about 120 ms), import the SDK's WebSocket connection, and build once the SDK models a session
+        sends (pydantic completes them at first use, about 20 ms). Without it, a server's first call
+        blocks the event loop for some 150 ms, and every call starting beside it waits as long. Call it
+        at start-up, before taking calls (``rtvoice-gateway serve`` does); later calls cost next to nothing.
+        """
+        self.client().realtime  # noqa: B018 (a cached property: the first access imports the realtime client)
+        try:
+            importlib.import_module("openai.lib._websocket")  # what the SDK imports at its first connect
+        except ImportError:  # not this SDK's layout: the first connect imports whatever it needs
+            pass
+        # Deferred import: the realtime package imports the SDK's models, which this module does not need.
+        from rtvoice.audio.format import AudioFormat
+        from rtvoice.options import ServerVAD
+        from rtvoice.realtime.config import SessionConfig, build_session_update
+        from rtvoice.realtime.wire import encode_client_event
+
+        for audio_format in (AudioFormat.PCM16_24K, AudioFormat.PCMU_8K):
+            config = SessionConfig(
+                input_format=audio_format, output_format=audio_format, turn_detection=ServerVAD()
+            )
+            encode_client_event(build_session_update(config))
 
     async def aclose(self) -> None:
         """Close the shared client (idempotent); a later :meth:`client` call makes a new one."""

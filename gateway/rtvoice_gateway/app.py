@@ -55,6 +55,7 @@ from rtvoice import ConfigurationError, RealtimeAgent, RealtimeProvider, Upstrea
 from rtvoice import events as ev
 from rtvoice.audio import AudioFormat
 from rtvoice.logcontext import log_context
+from rtvoice_codecs import StreamResampler
 from rtvoice_gateway.call import CallResources, CallSummary, run_call
 from rtvoice_gateway.call_status import CallStatuses, OutboundPlans
 from rtvoice_gateway.carrier_rest import CarrierREST
@@ -189,6 +190,22 @@ class Gateway:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         return task
+
+    def warm_up(self) -> float:
+        """Do the first call's one-time work now, before taking calls; returns the milliseconds it took.
+
+        The provider's SDK client and the models a session builds (:meth:`RealtimeProvider.warm_up`), and
+        the resampler's filters: without it the first call blocks the event loop for ~150 ms. A provider
+        that cannot make a client (no key) is logged, not raised: the first call reports it as its error.
+        """
+        started = time.perf_counter()
+        for rates in ((8000, 24000), (24000, 8000)):
+            StreamResampler(*rates)  # the filter is designed once per pair of rates, then cached
+        try:
+            self.provider.warm_up()
+        except Exception as exc:
+            log.warning("could not warm up the Realtime provider (%s); the first call will try again", exc)
+        return (time.perf_counter() - started) * 1000
 
     async def aclose(self) -> None:
         """Cancel every owned task, close every pre-warmed session and the shared clients."""
@@ -448,6 +465,7 @@ def create_app(gateway: Gateway) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        log.info("warmed up for calls in %.0f ms", gateway.warm_up())
         try:
             yield
         finally:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -86,3 +88,63 @@ def test_azure_provider_errors_name_what_is_missing(monkeypatch: pytest.MonkeyPa
         azure_endpoint="https://x.openai.azure.com", azure_deployment="d", azure_ad_token="t"
     )
     assert token.connect_options("m").extra_headers == {}
+
+
+# A fresh interpreter: which modules does a process's first session import, with and without warm_up()?
+_FIRST_SESSION = """
+import asyncio, json, sys
+from rtvoice import OpenAIProvider, RealtimeAgent, ServerVAD
+from rtvoice.testing import RealtimeSimulator
+from rtvoice.testing.phone_line import PhoneLineMicrophone, PhoneLineSpeaker
+
+async def main(warm):
+    async with RealtimeSimulator(user_transcripts=["Hello."]) as sim:
+        provider = OpenAIProvider(api_key="sk-test", websocket_base_url=sim.url)
+        if warm:
+            provider.warm_up()
+        before = set(sys.modules)
+        agent = RealtimeAgent(
+            instructions="Be brief.",
+            turn_detection=ServerVAD(),
+            audio_input=PhoneLineMicrophone(bytes([0xFF]) * 4000),
+            audio_output=PhoneLineSpeaker(),
+            provider=provider,
+        )
+        run = asyncio.create_task(agent.run())
+        await asyncio.sleep(1.0)
+        await agent.stop()
+        result = await run
+        assert result.error is None, result.error
+        print(json.dumps(sorted(set(sys.modules) - before)))
+        await provider.aclose()
+
+asyncio.run(main(sys.argv[1] == "warm"))
+"""
+
+
+def _first_session_imports(mode: str) -> list[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", _FIRST_SESSION, mode], capture_output=True, text=True, timeout=60, check=True
+    )
+    imported: list[str] = json.loads(done.stdout.strip().splitlines()[-1])
+    return imported
+
+
+def test_after_warm_up_the_first_session_imports_nothing_on_the_event_loop() -> None:
+    # Cold, the first session imports the SDK's HTTP transport and realtime client (over a hundred
+    # modules, ~150 ms with the loop blocked); warmed up at start-up, nothing is left for it to do.
+    cold = _first_session_imports("cold")
+    assert any(name.startswith("openai.resources.realtime") for name in cold)
+    assert _first_session_imports("warm") == []
+
+
+async def test_warm_up_creates_the_shared_client_once() -> None:
+    for provider in (
+        OpenAIProvider(api_key="sk-test"),
+        AzureOpenAIProvider(azure_endpoint="http://127.0.0.1:9", deployment="realtime", api_key="azure-key"),
+    ):
+        provider.warm_up()
+        client = provider.client()
+        provider.warm_up()
+        assert provider.client() is client
+        await provider.aclose()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rtvoice import OpenAIProvider, RealtimeAgent
+from rtvoice import OpenAIProvider, RealtimeAgent, RealtimeProvider
 from rtvoice.testing import RealtimeSimulator, speech
 from rtvoice.testing.embedded_server import EmbeddedServer
 from rtvoice.testing.phone_line import ulaw_from_pcm
@@ -168,8 +168,10 @@ async def live_gateway(
     entry: Mapping[str, object] | None = None,
     settings: Mapping[str, object] | None = None,
     apology_audio: bytes = b"",
+    provider: RealtimeProvider | None = None,
 ) -> AsyncIterator[LiveGateway]:
-    """A gateway answering ``NUMBER`` with ``factory``'s agents, signed with ``TOKEN`` over ``PUBLIC``."""
+    """A gateway answering ``NUMBER`` with ``factory``'s agents, signed with ``TOKEN`` over ``PUBLIC``
+    (on ``provider``, by default an ``OpenAIProvider`` for ``sim``)."""
     async with FakeCarrierAPI(auth_token=TOKEN) as api:
         config = NumberConfig(numbers={NUMBER: NumberEntry(agent="tests:factory", **(entry or {}))})
         values: dict[str, object] = {
@@ -183,7 +185,7 @@ async def live_gateway(
             Settings.model_validate(values),
             config,
             {"tests:factory": factory},
-            OpenAIProvider(api_key="sk-test", websocket_base_url=sim.url),
+            provider or OpenAIProvider(api_key="sk-test", websocket_base_url=sim.url),
             apology_audio=apology_audio,
         )
         server = EmbeddedServer(create_app(gateway), lifespan="on", ws_max_size=64 * 1024)

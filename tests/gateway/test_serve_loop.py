@@ -48,6 +48,7 @@ async def test_serve_answers_a_call_on_the_loop_it_was_given(
         stderr = (await server.stderr.read()).decode()
     assert code == 0, stderr
     assert f"serving on the {module} event loop" in stderr, stderr
+    assert "warmed up for calls in" in stderr, stderr  # before the first call, not during it
 
 
 async def test_serve_declines_websocket_compression() -> None:

@@ -153,6 +153,14 @@ class AgentSession:
         self._call_ms = 0.0  # the call's clock: milliseconds of microphone audio received
         self._early: deque[bytes] = deque()
         self._early_ms = 0.0
+        # A G.711 microphone on a PCM16 session: the recording takes the caller's audio as the core
+        # converts it for the upstream (see _record_sent), except the audio that came before the session
+        # was ready, which it records as it came.
+        self._caller_via_upstream = False
+        self._mic_bytes_per_ms = 1
+        self._sent_origin_ms: float | None = None  # the call time where the audio sent upstream starts
+        self._sent_in_bytes = 0  # microphone bytes the core has converted so far
+        self._sent_recorded_bytes = 0  # of those, the early audio recorded when it came (not again)
         self._heard_from_server = time.monotonic()  # the watchdog: the latest server frame (or request)
         self._expecting = False  # the watchdog: a response is requested or in progress
 
@@ -288,7 +296,8 @@ class AgentSession:
                 return
             speaker.set_position_listener(self._on_position)
             if mic.format is not mic.session_format:  # (the agent checked that it converts)
-                self.core.convert_input(mic.format, ToPcm24(mic.format).convert)
+                self.core.convert_input(mic.format, self._upstream_converter(mic.format))
+                self._caller_via_upstream = True
             self._start_recording(mic.format, speaker.format)
             try:
                 async with asyncio.TaskGroup() as tasks:
@@ -382,7 +391,7 @@ class AgentSession:
         except Exception as exc:
             self._device_failed("microphone", exc, starting=True)
             return
-        bytes_per_ms = mic.format.bytes_per_ms
+        bytes_per_ms = self._mic_bytes_per_ms = mic.format.bytes_per_ms
         chunks = mic.stream_chunks()
         while True:
             try:
@@ -400,11 +409,19 @@ class AgentSession:
                 continue
             start_ms, end_ms = self._call_ms, self._call_ms + len(chunk) / bytes_per_ms
             self._call_ms = end_ms
+            ready = self.core.session_ready
             if self._recorder is not None:
-                self._record_caller(chunk, start_ms, end_ms)
-            if not self.core.session_ready:
+                if ready and self._caller_via_upstream:
+                    self._record_tick(end_ms)  # the chunk itself is recorded as the core converts it
+                else:
+                    self._record_caller(chunk, start_ms, end_ms)
+            if not ready:
                 self._keep_early(chunk, bytes_per_ms)
                 continue
+            if self._sent_origin_ms is None:  # the first audio sent: the early audio kept, then this
+                early_bytes = sum(len(early) for early in self._early)
+                self._sent_origin_ms = start_ms - early_bytes / bytes_per_ms
+                self._sent_recorded_bytes = early_bytes
             while self._early:
                 early = self._early.popleft()
                 self.kept_early_audio_ms += len(early) / bytes_per_ms
@@ -548,6 +565,34 @@ class AgentSession:
         except Exception as exc:
             self._recording_failed(exc)
 
+    def _upstream_converter(self, mic_format: AudioFormat) -> Callable[[bytes], bytes]:
+        """The core's converter for a G.711 microphone, whose output the recording takes too."""
+        convert = ToPcm24(mic_format).convert
+
+        def convert_and_record(audio: bytes) -> bytes:
+            pcm = convert(audio)
+            if self._recorder is not None:
+                self._record_sent(pcm, len(audio))
+            return pcm
+
+        return convert_and_record
+
+    def _record_sent(self, pcm: bytes, mic_bytes: int) -> None:
+        """Record converted caller audio the core is sending: the stream of every chunk given to
+        ``send_audio``, in order, from ``_sent_origin_ms`` on; its first ``_sent_recorded_bytes`` (the
+        early audio) were recorded when they came."""
+        offset = self._sent_in_bytes
+        self._sent_in_bytes += mic_bytes
+        skip = min(mic_bytes, max(0, self._sent_recorded_bytes - offset))
+        if skip == mic_bytes or self._sent_origin_ms is None or not mic_bytes:
+            return
+        per_byte = len(pcm) // mic_bytes  # exact: 3 samples of 2 bytes per G.711 byte
+        start_ms = self._sent_origin_ms + (offset + skip) / self._mic_bytes_per_ms
+        self._record(lambda r: r.add_converted_caller(pcm[skip * per_byte :], start_ms))
+
+    def _record_tick(self, now_ms: float) -> None:
+        self._record(lambda r: r.tick(now_ms))
+
     def _record(self, write: Callable[[SessionRecorder], None]) -> None:
         if self._recorder is None:
             return
@@ -571,6 +616,13 @@ class AgentSession:
                 recorder.close(self._call_ms)
 
     def _finish_recording(self) -> None:
+        if self._recorder is not None and self._caller_via_upstream and self.core.session_ready:
+            # Silent chunks held for a batch were never converted: convert them for the recording (the
+            # append is not sent; the session is ending).
+            try:
+                self.core.flush_audio()
+            except Exception:
+                log.exception("converting the last microphone audio for the recording failed")
         recorder, self._recorder = self._recorder, None
         if recorder is not None:
             try:

@@ -8,11 +8,13 @@ import base64
 import json
 import logging
 import signal
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import numpy as np
 import pytest
 from openai.types.realtime import (
     ConversationItemCreateEvent,
@@ -34,11 +36,12 @@ from rtvoice import (
     WavInputDevice,
     WavOutputDevice,
 )
+from rtvoice.audio.convert import ToPcm24
 from rtvoice.events import AgentError
 from rtvoice.logcontext import LogContextFilter
 from rtvoice.sigint import host_owns_sigint
 from rtvoice.testing import Faults, RealtimeSimulator, Say, ScriptedBrain
-from rtvoice.testing.phone_line import PhoneLineMicrophone, PhoneLineSpeaker
+from rtvoice.testing.phone_line import PhoneLineMicrophone, PhoneLineSpeaker, ulaw_from_pcm
 from rtvoice.testing.simulator import add_client_message_observer, remove_client_message_observer
 from support.agent import converse, received
 from support.audio import caller_wav
@@ -220,6 +223,41 @@ async def test_a_recording_that_cannot_be_written_keeps_the_call_going(tmp_path:
     assert result.recording_path is None
     assert [e.type for e in errors.errors] == ["recording_error"]
     assert "FileNotFoundError" in errors.errors[0].message
+
+
+async def test_a_transcoded_phone_microphone_is_recorded_sample_for_sample(tmp_path: Path) -> None:
+    """The caller's channel is the line's μ-law converted once to 24 kHz, from the first frame on: the
+    frames that came while the session was not ready (the oldest dropped past 2 s, the rest sent late)
+    and the frames sent as they came alike."""
+    voice = np.sin(np.arange(3 * 24000) * 2 * np.pi * 440 / 24000) * 6000 * np.linspace(0.2, 1, 3 * 24000)
+    caller = ulaw_from_pcm(voice.astype("<i2").tobytes())  # 3 s, never silent
+    recording = tmp_path / "call.wav"
+    # session.updated (event 2) comes 2.6 s late: 0.6 s of the caller's audio is dropped, 2 s kept.
+    async with RealtimeSimulator(faults=Faults(stall_at_event=2, stall_seconds=2.6)) as sim:
+        mic = PhoneLineMicrophone(caller)
+        agent = RealtimeAgent(
+            audio_input=mic,
+            audio_output=PhoneLineSpeaker(),
+            provider=provider(sim),
+            turn_detection=ServerVAD(),
+            recording_path=recording,
+            recording_stereo=True,
+        )
+        run = asyncio.create_task(agent.run())
+        async with asyncio.timeout(seconds(20)):
+            await mic.wait_finished()
+            await asyncio.sleep(0.3)
+            await agent.stop()
+            result = await run
+    assert result.error is None, result.error
+    session = agent.session
+    assert session is not None and session.dropped_early_audio_ms > 0 and session.kept_early_audio_ms > 0
+    with wave.open(str(recording)) as wav:
+        left = np.frombuffer(wav.readframes(wav.getnframes()), "<i2").reshape(-1, 2)[:, 0].tobytes()
+    line = caller.ljust(mic.frames_sent * 160, bytes([0xFF]))  # then silence frames, as the line sent
+    expected = ToPcm24(AudioFormat.PCMU_8K).convert(line)
+    assert len(left) >= len(caller) * 6  # every sample the caller said is in the file
+    assert left == expected[: len(left)]
 
 
 class BrokenSpeaker(WavOutputDevice):

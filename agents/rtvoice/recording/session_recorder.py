@@ -6,7 +6,8 @@ ahead of it), and every barge-in clear (the unplayed rest is cut). G.711 devices
 resampled to the recording's 24 kHz PCM16 with the project's low-delay resampler.
 
 Cost on the event loop: microphone chunks are kept as they come (a list append) and converted and
-placed together every ``ADVANCE_EVERY_MS`` (400 ms) of call time, when the timeline renders finished audio
+placed together every ``ADVANCE_EVERY_MS`` (400 ms) of call time (or, when the session converts a G.711
+microphone for the upstream anyway, given already converted: :meth:`SessionRecorder.add_converted_caller`), when the timeline renders finished audio
 (the converters and the timeline give the same bytes however the audio is split), and the file is appended
 every 400 ms of audio with its header updated at each append (``WRITE_EVERY_MS``). A process killed
 mid-call leaves a valid WAV file that lacks less than 800 ms (400 + 400) of the call. Measured with 50
@@ -28,6 +29,9 @@ ADVANCE_EVERY_MS = 400.0
 """Call time between two advances of the timeline (the caller's chunks are placed together at each)."""
 WRITE_EVERY_MS = 400.0
 """Audio appended to the file at a time; the header is updated with every append."""
+
+_PCM24_BYTES_PER_MS = AudioFormat.PCM16_24K.bytes_per_ms
+_SAME_MS = 1e-6  # start times computed two ways (sums of chunk lengths) that name the same sample
 
 
 class SessionRecorder:
@@ -57,6 +61,9 @@ class SessionRecorder:
         self._held: list[bytes] = []  # caller chunks not placed yet, contiguous from _held_start_ms
         self._held_start_ms = 0.0
         self._held_end_ms = 0.0
+        self._held_pcm: list[bytes] = []  # converted caller audio not placed yet, from _held_pcm_start_ms
+        self._held_pcm_start_ms = 0.0
+        self._held_pcm_end_ms = 0.0
 
     @property
     def recorder(self) -> CallRecorder:
@@ -72,15 +79,42 @@ class SessionRecorder:
             self._held_start_ms = start_ms
         self._held.append(chunk)
         self._held_end_ms = now_ms
+        self.tick(now_ms)
+
+    def add_converted_caller(self, pcm: bytes, start_ms: float) -> None:
+        """Caller audio already in the recording's PCM16 24 kHz, whose first sample began at ``start_ms``:
+        the session's own conversion of what it sent upstream, so the recorder does not convert the same
+        audio again. Placed at the next advance (:meth:`tick`), after the chunks of :meth:`add_caller`."""
+        if self._held_pcm and abs(start_ms - self._held_pcm_end_ms) > _SAME_MS:
+            self._place_caller()  # (earlier audio first: the timeline takes the caller's audio in order)
+            self._place_converted()  # not contiguous: the timeline decides where this one goes
+        if not self._held_pcm:
+            self._held_pcm_start_ms = start_ms
+        self._held_pcm.append(pcm)
+        self._held_pcm_end_ms = start_ms + len(pcm) / _PCM24_BYTES_PER_MS
+
+    def tick(self, now_ms: float) -> None:
+        """The call's clock reached ``now_ms``: every ``ADVANCE_EVERY_MS``, place the caller audio kept
+        since the last advance and hand what became final to the file."""
         if now_ms - self._advanced_ms >= ADVANCE_EVERY_MS:
             self._place_caller()
+            self._place_converted()
             self._recorder.advance(now_ms)
             self._advanced_ms = now_ms
 
     def _place_caller(self) -> None:
+        if not self._held:
+            return
         held = self._held[0] if len(self._held) == 1 else b"".join(self._held)
         self._held.clear()
         self._recorder.add_caller(self._caller.convert(held), self._held_start_ms)
+
+    def _place_converted(self) -> None:
+        if not self._held_pcm:
+            return
+        held = self._held_pcm[0] if len(self._held_pcm) == 1 else b"".join(self._held_pcm)
+        self._held_pcm.clear()
+        self._recorder.add_caller(held, self._held_pcm_start_ms)
 
     def add_assistant(self, audio: bytes, at_ms: float) -> None:
         """Assistant audio the speaker will start playing at ``at_ms``."""
@@ -93,7 +127,7 @@ class SessionRecorder:
     def close(self, now_ms: float) -> None:
         """Write the rest and finalise the file."""
         try:
-            if self._held:
-                self._place_caller()
+            self._place_caller()
+            self._place_converted()
         finally:
             self._recorder.close(now_ms)

@@ -195,3 +195,42 @@ def test_caller_chunks_placed_together_give_the_bytes_of_chunks_placed_one_by_on
     plain.close(at)
     assert (tmp_path / "s.wav").read_bytes() == (tmp_path / "p.wav").read_bytes()
     assert session.recorder.timeline.caller_ms == pytest.approx(2000, abs=1)
+
+
+def test_caller_audio_given_converted_gives_the_bytes_of_the_recorder_converting_it(tmp_path: Path) -> None:
+    # The session's way with a G.711 microphone on a PCM16 session: chunks that came before the session
+    # was ready are given as they came (add_caller), the rest converted by the session's own upstream
+    # converter (add_converted_caller, after a tick at the chunk's arrival). The file must be the one the
+    # recorder writes converting every chunk itself: a gap, a reply and a cut included.
+    fmt = AudioFormat.PCMU_8K
+    caller = pcm16_to_ulaw(tone(2000, 8000, hz=300.0))
+    reply = tone(700, 24000, hz=900.0, level=6000)
+    step = fmt.bytes_for(20)
+    shared = SessionRecorder(
+        tmp_path / "shared.wav", stereo=True, input_format=fmt, output_format=AudioFormat.PCM16_24K
+    )
+    own = SessionRecorder(
+        tmp_path / "own.wav", stereo=True, input_format=fmt, output_format=AudioFormat.PCM16_24K
+    )
+    upstream = ToPcm24(fmt)  # sees every chunk, the early ones too (sent late; the recording skips them)
+    at = 0.0
+    for k in range(len(caller) // step):
+        chunk = caller[k * step : (k + 1) * step]
+        start = at + (250.0 if k == 45 else 0.0)  # a gap (over jitter_ms) while converted audio is held
+        at = start + 20
+        own.add_caller(chunk, start, at)
+        converted = upstream.convert(chunk)
+        if k < 12:  # the session was not ready yet
+            shared.add_caller(chunk, start, at)
+        else:
+            shared.tick(at)
+            shared.add_converted_caller(converted, start)
+        for recorder in (own, shared):
+            if k == 10:
+                recorder.add_assistant(reply, at)
+            if k == 30:
+                recorder.cut_assistant(at)
+    own.close(at)
+    shared.close(at)
+    assert (tmp_path / "shared.wav").read_bytes() == (tmp_path / "own.wav").read_bytes()
+    assert shared.recorder.timeline.caller_ms == pytest.approx(2000, abs=1)

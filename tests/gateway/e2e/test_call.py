@@ -76,9 +76,10 @@ async def test_without_prewarm_the_session_opens_with_the_stream_and_still_greet
         assert sim.sessions == []  # nothing opened while answering the webhook
         await call.connect()
         runner = asyncio.create_task(call.run())
-        async with asyncio.timeout(seconds(20)):
-            while call.first_audio_at is None:  # noqa: ASYNC110 - the call's state
-                await asyncio.sleep(0.02)
+        # Until the caller has *heard* the greeting (played on the carrier's clock), not merely received
+        # its first media message: on a busy machine the hang-up could otherwise come before a frame
+        # with sound was played, and the call would have heard nothing.
+        await wait_until(lambda: any(True for _ in call.heard_spans()), 20, "the greeting, heard")
         call.hang_up()
         await runner
     assert len(sim.sessions) == 1 and len(list(call.heard_spans())) == 1

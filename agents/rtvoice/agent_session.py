@@ -584,7 +584,7 @@ class AgentSession:
         offset = self._sent_in_bytes
         self._sent_in_bytes += mic_bytes
         skip = min(mic_bytes, max(0, self._sent_recorded_bytes - offset))
-        if skip == mic_bytes or self._sent_origin_ms is None or not mic_bytes:
+        if skip == mic_bytes or self._sent_origin_ms is None:  # (an empty conversion is skipped whole)
             return
         per_byte = len(pcm) // mic_bytes  # exact: 3 samples of 2 bytes per G.711 byte
         start_ms = self._sent_origin_ms + (offset + skip) / self._mic_bytes_per_ms

@@ -6,8 +6,9 @@ ahead of it), and every barge-in clear (the unplayed rest is cut). G.711 devices
 resampled to the recording's 24 kHz PCM16 with the project's low-delay resampler.
 
 Cost on the event loop: microphone chunks are kept as they come (a list append) and converted and
-placed together every ``ADVANCE_EVERY_MS`` (400 ms) of call time (or, when the session converts a G.711
-microphone for the upstream anyway, given already converted: :meth:`SessionRecorder.add_converted_caller`), when the timeline renders finished audio
+placed together every ``ADVANCE_EVERY_MS`` (400 ms) of call time, when the timeline renders finished
+audio; when the session converts a G.711 microphone for the upstream anyway, the recorder is given that
+audio already converted (:meth:`SessionRecorder.add_converted_caller`) and placed the same way
 (the converters and the timeline give the same bytes however the audio is split), and the file is appended
 every 400 ms of audio with its header updated at each append (``WRITE_EVERY_MS``). A process killed
 mid-call leaves a valid WAV file that lacks less than 800 ms (400 + 400) of the call. Measured with 50

@@ -60,6 +60,7 @@ from rtvoice import (
 from rtvoice.realtime import DEFAULT_INPUT_BATCH_MS
 from rtvoice.testing import speech
 from rtvoice.testing.phone_line import PhoneLineMicrophone, PhoneLineMode, PhoneLineSpeaker, ulaw_from_wav
+from rtvoice_codecs import FIR_KERNEL
 
 LINES = [
     "Hi, I would like to book a table for two tonight.",
@@ -314,11 +315,14 @@ class CallsConfig:
     mode: PhoneLineMode
     recording: bool
     input_batch_ms: float | None = None  # None: the agent's default
+    fir_kernel: str | None = None  # RTVOICE_FIR_KERNEL for the worker; None: the default (C where built)
 
 
 STANDARD_CONFIGS = (
     CallsConfig("transcoding", "transcode", False),
     CallsConfig("transcoding + recording", "transcode", True),
+    # The same calls with the resampler on numpy: what the C kernel saves, measured in the same run.
+    CallsConfig("transcoding + recording, numpy resampler", "transcode", True, fir_kernel="numpy"),
     CallsConfig("μ-law pass-through", "passthrough", False),
 )
 
@@ -337,6 +341,7 @@ class WorkerResult:
     lags_over_2ms: int  # how many of the probe's sleeps overshot by more than 2 ms while they started
     audio_out_s: float  # assistant audio per call: played by the phone line (agent) or received (floor)
     errors: list[str]
+    fir_kernel: str = FIR_KERNEL  # what evaluated the worker's resamplers ("c" or "numpy")
 
     @property
     def cpu_ms_per_call_s(self) -> float:
@@ -543,13 +548,19 @@ async def run_worker(
         command += ["--mode", config.mode] + (["--recording"] if config.recording else [])
         if config.input_batch_ms is not None:
             command += ["--input-batch-ms", str(config.input_batch_ms)]
-    proc = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE)
+    env = dict(os.environ)
+    if config is not None and config.fir_kernel is not None:
+        env["RTVOICE_FIR_KERNEL"] = config.fir_kernel
+    proc = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE, env=env)
     out, _ = await proc.communicate()
     if proc.returncode != 0:
         raise RuntimeError(f"worker {kind} n={n} failed with exit code {proc.returncode}")
     fields = json.loads(out.decode().strip().splitlines()[-1])
     remove_recordings(work)
-    return WorkerResult(**fields)
+    result = WorkerResult(**fields)
+    if config is not None and config.fir_kernel is not None and result.fir_kernel != config.fir_kernel:
+        raise RuntimeError(f"worker {kind} n={n} resampled with {result.fir_kernel}, not {config.fir_kernel}")
+    return result
 
 
 def fit(points: list[tuple[int, float]]) -> tuple[float, float]:
@@ -649,7 +660,7 @@ def calls_report(
         f"many-calls bench: N calls in one process on phone-line devices (20 ms μ-law frames at real time), "
         f"simulator in another process; steady window {args.seconds:.0f} s; one worker process per row "
         + (f"run {args.repeat} times (each row: the median run by CPU) " if args.repeat > 1 else "")
-        + f"(Python {sys.version.split()[0]}, {os.cpu_count()} CPUs)",
+        + f"(Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, resampler kernel: {FIR_KERNEL})",
         "",
         "| configuration | N | CPU ms per call-s: agent | floor | ratio | MiB per call (RSS): agent | floor "
         "| max loop lag while calls start, ms: agent / floor | lags > 2 ms: agent / floor "

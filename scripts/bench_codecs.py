@@ -33,6 +33,7 @@ import numpy as np
 import soxr
 
 from rtvoice_codecs import (
+    FIR_KERNEL,
     RATE_8K,
     RATE_24K,
     StreamResampler,
@@ -119,6 +120,8 @@ class Row:
 
 METHODS: list[tuple[str, Callable[[int, int], Stream]]] = [
     ("FIR (ours, default)", lambda a, b: StreamResampler(a, b)),
+    # The same filter evaluated by numpy instead of the C kernel (the fallback where it was not built).
+    ("FIR, numpy kernel", lambda a, b: StreamResampler(a, b, kernel="numpy")),
     ("soxr stream QQ", lambda a, b: StreamResampler(a, b, engine="soxr", quality="QQ")),
     ("soxr stream LQ", lambda a, b: StreamResampler(a, b, engine="soxr", quality="LQ")),
     ("soxr stream HQ", lambda a, b: StreamResampler(a, b, engine="soxr", quality="HQ")),
@@ -225,8 +228,9 @@ def bench_direction(in_rate: int, out_rate: int, count: int) -> list[Row]:
     for row in rows:
         row.times_ns = times[row.method]
 
-    fir, vhq = (
+    fir, fir_numpy, vhq = (
         StreamResampler(in_rate, out_rate),
+        StreamResampler(in_rate, out_rate, kernel="numpy"),
         StreamResampler(in_rate, out_rate, engine="soxr", quality="VHQ"),
     )
     if in_rate == RATE_8K:
@@ -243,7 +247,11 @@ def bench_direction(in_rate: int, out_rate: int, count: int) -> list[Row]:
         def via(r: StreamResampler) -> Callable[[bytes], bytes]:
             return lambda frame: pcm16_to_ulaw(r.process(frame))
 
-    transcode = {"FIR (ours, default)": via(fir), "soxr stream VHQ": via(vhq)}
+    transcode = {
+        "FIR (ours, default)": via(fir),
+        "FIR, numpy kernel": via(fir_numpy),
+        "soxr stream VHQ": via(vhq),
+    }
     times = time_paths(transcode, frames, count)
     by_name = {r.method: r for r in rows}
     for name, spent in times.items():
@@ -297,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = bench_direction(RATE_8K, RATE_24K, args.frames) + bench_direction(RATE_24K, RATE_8K, args.frames)
     print(
         f"codecs bench: Python {platform.python_version()}, numpy {np.__version__}, soxr {soxr.__version__}, "
-        f"{platform.machine()}; {args.frames} timed 20 ms frames per row, interleaved"
+        f"{platform.machine()}, FIR kernel {FIR_KERNEL}; {args.frames} timed 20 ms frames per row, interleaved"
     )
     print()
     print(render(rows))

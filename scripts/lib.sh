@@ -19,6 +19,19 @@ ensure_apt() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
+# ensure_build_tools PYTHON: what the project's install needs to compile the resampler's C kernel
+# (hatch_build.py): gcc, and PYTHON's headers (Debian's python3.X-dev for Debian's own Pythons; pyenv's and
+# python.org's builds have theirs). Without them the install still works, on the numpy kernel.
+ensure_build_tools() {
+    local python="$1" include version
+    ensure_apt gcc libc6-dev
+    include="$("$python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
+    if [ ! -f "$include/Python.h" ] && [ "$(dirname "$(readlink -f "$python")")" = /usr/bin ]; then
+        version="$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+        ensure_apt "python$version-dev"
+    fi
+}
+
 # find_python VERSION: print the path of a CPython interpreter for VERSION (for example 3.11).
 find_python() {
     local want="$1" cand
@@ -65,14 +78,17 @@ ensure_uv() {
 
 # ensure_venv DIR PYTHON [LOCK]: create DIR with PYTHON and install exactly the locked versions of
 # requirements/LOCK.txt (default dev: the dev and audio extras; demo: runtime and audio), then the project
-# itself (editable, no dependencies). Re-installs only when pyproject.toml, the Python or that lock changed.
+# itself (editable, no dependencies). Re-installs only when pyproject.toml, the C kernel's source and build hook,
+# the Python or that lock changed.
 # The stamp DIR/.installed lists each lock installed with its hash: "PYPROJECT-PYTHON LOCK:HASH ...".
 ensure_venv() {
     local dir="$1" python="$2" lock="${3:-dev}" base file hash have="" kept="" entry
     file="$ROOT/requirements/$lock.txt"
     [ -f "$file" ] || { log "no lock file $file (run scripts/lock)"; return 1; }
     hash="$(sha256sum "$file" | cut -c1-16)"
-    base="$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)-$("$python" -c 'import sys; print(sys.version)' | cut -c1-6)"
+    # The project's install builds the resampler's C kernel (hatch_build.py), so its source is in the stamp.
+    base="$(cat "$ROOT/pyproject.toml" "$ROOT/hatch_build.py" "$ROOT/codecs/rtvoice_codecs/_fir.c" | sha256sum | cut -c1-16)"
+    base="$base-$("$python" -c 'import sys; print(sys.version)' | cut -c1-6)"
     if [ -x "$dir/bin/python" ] && [ -f "$dir/.installed" ]; then
         have="$(cat "$dir/.installed")"
         if [ "${have%% *}" = "$base" ]; then

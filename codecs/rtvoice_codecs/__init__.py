@@ -37,9 +37,18 @@ from rtvoice_codecs.constants import (
 )
 from rtvoice_codecs.frames import Encoding, FrameChunker, bytes_per_sample, frame_bytes, silence_sample
 from rtvoice_codecs.g711 import alaw_to_pcm16, pcm16_to_alaw, pcm16_to_ulaw, peak_pcm16, ulaw_to_pcm16
-from rtvoice_codecs.resample import Engine, FirDesign, SoxrQuality, StreamResampler, fir_design
+from rtvoice_codecs.resample import (
+    FIR_KERNEL,
+    Engine,
+    FirDesign,
+    FirKernel,
+    SoxrQuality,
+    StreamResampler,
+    fir_design,
+)
 
 __all__ = [
+    "FIR_KERNEL",
     "FRAME_BYTES_PCM16_8K",
     "FRAME_BYTES_PCM16_16K",
     "FRAME_BYTES_PCM16_24K",
@@ -63,6 +72,7 @@ __all__ = [
     "Encoding",
     "Engine",
     "FirDesign",
+    "FirKernel",
     "FrameChunker",
     "SoxrQuality",
     "StreamResampler",

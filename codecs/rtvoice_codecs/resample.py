@@ -22,14 +22,24 @@ three:
 * ``flush()`` feeds ``delay`` worth of zeros so the last input samples come out; the total output is then
   ``ceil(n × out / in) + delay_samples_out``. ``reset()`` forgets everything (use it on barge-in).
 
+The FIR is evaluated by a small C kernel (``_fir.c``, compiled when the package is installed) where it
+was built, and by numpy otherwise (``kernel="numpy"`` chooses numpy). Both give the same bytes for the
+same input (each output is one sum over the same products; the tests compare them). The kernel is one call
+per chunk where numpy takes a dozen, and between the other work of a hundred calls in one event loop each
+numpy call costs microseconds (docs/benchmarks.md). :data:`FIR_KERNEL` says which one a new resampler uses.
+
 The ``"soxr"`` engine wraps ``soxr.ResampleStream`` (float32 inside, so output does not depend on how input
 is split; soxr's int16 mode dithers). Its samples are aligned with the input, but it holds output back;
 ``delay_ms`` reports how much right now. After ``flush()`` its total is ``round(n × out / in)``.
 """
 
+import importlib
 import math
+import os
+import sys
 from dataclasses import dataclass
 from functools import cache
+from types import ModuleType
 from typing import Final, Literal, Protocol, get_args
 
 import numpy as np
@@ -38,10 +48,58 @@ import soxr
 
 from rtvoice_codecs.constants import SUPPORTED_RATES
 
-__all__ = ["Engine", "FirDesign", "SoxrQuality", "StreamResampler", "fir_design"]
+__all__ = [
+    "FIR_KERNEL",
+    "Engine",
+    "FirDesign",
+    "FirKernel",
+    "SoxrQuality",
+    "StreamResampler",
+    "default_kernel",
+    "fir_design",
+    "load_kernel",
+]
 
 Engine = Literal["fir", "soxr"]
 SoxrQuality = Literal["QQ", "LQ", "MQ", "HQ", "VHQ"]
+FirKernel = Literal["c", "numpy"]
+
+
+def load_kernel(name: str = "rtvoice_codecs._fir") -> ModuleType | None:
+    """The compiled FIR kernel, or None where it was not built (or on a big-endian host: it writes
+    little-endian samples itself)."""
+    if sys.byteorder != "little":
+        return None
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+def default_kernel(built: bool, setting: str | None) -> FirKernel:
+    """The FIR kernel new resamplers use: ``setting`` (the ``RTVOICE_FIR_KERNEL`` environment variable)
+    when given, else the C kernel where it was built.
+
+    Raises:
+        ValueError: For a setting other than ``c`` or ``numpy``, or ``c`` where the kernel was not built.
+    """
+    if setting is None or setting == "":
+        return "c" if built else "numpy"
+    if setting not in get_args(FirKernel):
+        raise ValueError(f"RTVOICE_FIR_KERNEL must be 'c' or 'numpy', not {setting!r}")
+    if setting == "c" and not built:
+        raise ValueError(
+            "RTVOICE_FIR_KERNEL=c, but the resampler's C kernel was not built when rtvoice-gateway was "
+            "installed (it needs a C compiler and the Python headers)"
+        )
+    return "c" if setting == "c" else "numpy"
+
+
+_KERNEL: Final = load_kernel()
+FIR_KERNEL: Final[FirKernel] = default_kernel(_KERNEL is not None, os.environ.get("RTVOICE_FIR_KERNEL"))
+"""The kernel that evaluates the FIR engine by default: ``"c"`` where the C kernel was built at install (a
+C compiler was there), ``"numpy"`` otherwise; the environment variable ``RTVOICE_FIR_KERNEL`` (``c`` or
+``numpy``) overrides it."""
 
 _F64 = npt.NDArray[np.float64]
 
@@ -90,6 +148,9 @@ class FirDesign:
         block: Input samples per block (1 ms, a multiple of ``down``).
         history: Input samples before a block that its outputs depend on.
         matrix: ``(history + block, block * up // down)``: block outputs = window @ matrix.
+        phases: The taps split into ``up`` phases of ``taps_per_phase``, each reversed, as float64 bytes
+            (the C kernel's table: ``phases[r, s] = taps[r + (taps_per_phase - 1 - s) * up]``).
+        taps_per_phase: Taps in each phase (the prototype padded with zeros to ``up`` × this).
     """
 
     in_rate: int
@@ -103,6 +164,8 @@ class FirDesign:
     block: int
     history: int
     matrix: _F64
+    phases: bytes
+    taps_per_phase: int
 
     @property
     def delay_ms(self) -> float:
@@ -175,6 +238,10 @@ def fir_design(in_rate: int, out_rate: int) -> FirDesign:
     idx = j * down + (history - i) * up
     valid = (idx >= 0) & (idx <= order)
     matrix = np.where(valid, taps[np.clip(idx, 0, order)], 0.0)
+    per_phase = -(-(order + 1) // up)
+    padded = np.zeros(per_phase * up)
+    padded[: order + 1] = taps
+    phases = padded.reshape(per_phase, up).T[:, ::-1]  # phases[r, s] = taps[r + (per_phase - 1 - s) * up]
     return FirDesign(
         in_rate=in_rate,
         out_rate=out_rate,
@@ -187,6 +254,8 @@ def fir_design(in_rate: int, out_rate: int) -> FirDesign:
         block=block,
         history=history,
         matrix=np.ascontiguousarray(matrix),
+        phases=np.ascontiguousarray(phases, dtype="<f8").tobytes(),
+        taps_per_phase=per_phase,
     )
 
 
@@ -300,6 +369,43 @@ class _FirStream:
         return y
 
 
+class _FirKernelStream:
+    """The FIR engine on the C kernel: same design, same outputs, one call per chunk."""
+
+    __slots__ = ("_d", "_fed", "_kernel", "_state")
+
+    def __init__(self, design: FirDesign, kernel: ModuleType) -> None:
+        self._d = design
+        self._kernel = kernel
+        # Inputs so far, outputs so far (two int64), then the last taps_per_phase - 1 inputs (float64).
+        self._state = bytearray(16 + 8 * (design.taps_per_phase - 1))
+        self._fed = False
+
+    @property
+    def delay_ms(self) -> float:
+        return self._d.delay_ms
+
+    def reset(self) -> None:
+        self._state[:] = bytes(len(self._state))
+        self._fed = False
+
+    def process(self, pcm: bytes) -> bytes:
+        if not pcm:
+            return b""
+        self._fed = True
+        d = self._d
+        out: bytes = self._kernel.process(d.phases, d.up, d.down, self._state, pcm)
+        return out
+
+    def flush(self) -> bytes:
+        if not self._fed:
+            return b""
+        d = self._d
+        tail: bytes = self._kernel.process(d.phases, d.up, d.down, self._state, bytes(2 * d.delay_in))
+        self.reset()
+        return tail
+
+
 class _SoxrStream:
     __slots__ = ("_out_rate", "_stream")
 
@@ -346,7 +452,7 @@ class StreamResampler:
         2.0
     """
 
-    __slots__ = ("_engine", "_impl", "_in_rate", "_out_rate", "_quality")
+    __slots__ = ("_engine", "_impl", "_in_rate", "_kernel", "_out_rate", "_quality")
 
     def __init__(
         self,
@@ -355,6 +461,7 @@ class StreamResampler:
         *,
         engine: Engine = "fir",
         quality: SoxrQuality | None = None,
+        kernel: FirKernel | None = None,
     ) -> None:
         """Create a resampler.
 
@@ -365,10 +472,13 @@ class StreamResampler:
                 ``"soxr"``: ``soxr.ResampleStream``, any positive integer rates, holds output back.
             quality: soxr quality (``"QQ"``, ``"LQ"``, ``"MQ"``, ``"HQ"``, ``"VHQ"``; default ``"HQ"``).
                 Only for ``engine="soxr"``.
+            kernel: What evaluates the FIR engine: ``"c"`` (the compiled kernel), ``"numpy"``, or None
+                (default): :data:`FIR_KERNEL`, the C kernel where it was built. Both give the same bytes.
 
         Raises:
-            ValueError: For an unknown engine or quality, a quality given to the FIR engine, a rate that is
-                not a positive integer, or a rate pair the engine does not support.
+            ValueError: For an unknown engine, quality or kernel, a quality given to the FIR engine, a
+                kernel given to soxr, ``kernel="c"`` where the C kernel was not built, a rate that is not a
+                positive integer, or a rate pair the engine does not support.
         """
         if engine not in get_args(Engine):
             raise ValueError(f"engine must be one of {get_args(Engine)}, got {engine!r}")
@@ -377,6 +487,15 @@ class StreamResampler:
                 raise ValueError(f"{name} must be a positive integer number of Hz, got {rate!r}")
         if engine == "fir" and quality is not None:
             raise ValueError("quality applies to engine='soxr' only; the FIR engine has one design")
+        if kernel is not None and kernel not in get_args(FirKernel):
+            raise ValueError(f"kernel must be one of {get_args(FirKernel)} or None, got {kernel!r}")
+        if engine == "soxr" and kernel is not None:
+            raise ValueError("kernel applies to engine='fir' only")
+        if kernel == "c" and _KERNEL is None:
+            raise ValueError(
+                "the FIR resampler's C kernel was not built when rtvoice-gateway was installed "
+                "(it needs a C compiler and the Python headers); use kernel='numpy'"
+            )
         if engine == "soxr":
             quality = "HQ" if quality is None else quality
             if quality not in get_args(SoxrQuality):
@@ -385,11 +504,17 @@ class StreamResampler:
         self._out_rate = out_rate
         self._engine: Engine = engine
         self._quality = quality
+        self._kernel: FirKernel | None = None
         self._impl: _Engine
         if in_rate == out_rate:
             self._impl = _PassThrough()
         elif engine == "fir":
-            self._impl = _FirStream(fir_design(in_rate, out_rate))
+            design = fir_design(in_rate, out_rate)
+            self._kernel = FIR_KERNEL if kernel is None else kernel
+            if self._kernel == "c" and _KERNEL is not None:
+                self._impl = _FirKernelStream(design, _KERNEL)
+            else:
+                self._impl = _FirStream(design)
         else:
             assert quality is not None
             self._impl = _SoxrStream(in_rate, out_rate, quality)
@@ -413,6 +538,11 @@ class StreamResampler:
     def quality(self) -> SoxrQuality | None:
         """The soxr quality, or ``None`` for the FIR engine."""
         return self._quality
+
+    @property
+    def kernel(self) -> FirKernel | None:
+        """What evaluates the FIR engine (``"c"`` or ``"numpy"``); None for soxr and the pass-through."""
+        return self._kernel
 
     @property
     def delay_ms(self) -> float:

@@ -27,3 +27,4 @@ def test_docs_codecs_python_examples_run(tmp_path: Path) -> None:
         assert result.returncode == 0, f"example {index} failed:\n{result.stderr[-2000:]}"
         printed += result.stdout
     assert "outbound: 13 frames of 160 bytes" in printed
+    assert "FIR kernel here: " in printed

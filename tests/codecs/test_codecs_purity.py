@@ -11,11 +11,14 @@ ALLOWED = {
     "collections",
     "dataclasses",
     "functools",
+    "importlib",  # loads the optional C kernel (_fir.c: arithmetic on buffers, no I/O)
     "math",
     "numpy",
+    "os",  # reads RTVOICE_FIR_KERNEL, once at import
     "rtvoice_codecs",
     "soxr",
     "sys",
+    "types",
     "typing",
     "warnings",
 }

@@ -1,16 +1,25 @@
-"""StreamResampler as a stream: any split gives the same bytes, lengths add up, flush/reset, validation."""
+"""StreamResampler as a stream: any split gives the same bytes, lengths add up, flush/reset, validation.
+
+The FIR engine runs on both of its kernels (the C kernel and numpy) wherever the C kernel was built.
+"""
+
+import shutil
+from typing import Any
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rtvoice_codecs import SUPPORTED_RATES, Engine, SoxrQuality, StreamResampler, fir_design
+from rtvoice_codecs import FIR_KERNEL, SUPPORTED_RATES, FirKernel, SoxrQuality, StreamResampler, fir_design
 from rtvoice_codecs.analysis import array_to_pcm16, pcm16_to_array
+from rtvoice_codecs.resample import default_kernel, load_kernel
 
 PAIRS = [(8000, 24000), (24000, 8000), (16000, 24000), (24000, 16000)]
-ENGINES: list[Engine] = ["fir", "soxr"]
 ALL_PAIRS = [(a, b) for a in SUPPORTED_RATES for b in SUPPORTED_RATES if a != b]
+KERNELS: list[FirKernel] = ["c", "numpy"] if FIR_KERNEL == "c" else ["numpy"]
+# Every way to build a resampler: the FIR engine on each kernel, and soxr.
+ENGINES: list[dict[str, Any]] = [{"engine": "fir", "kernel": k} for k in KERNELS] + [{"engine": "soxr"}]
 
 
 def ceil_ratio(n: int, in_rate: int, out_rate: int) -> int:
@@ -45,10 +54,92 @@ def even(data: bytes) -> bytes:
     engine=st.sampled_from(ENGINES),
 )
 def test_any_split_gives_the_same_output_as_one_call(
-    data: bytes, sizes: list[int], pair: tuple[int, int], engine: Engine
+    data: bytes, sizes: list[int], pair: tuple[int, int], engine: dict[str, Any]
 ) -> None:
-    whole = feed(StreamResampler(*pair, engine=engine), data, [])
-    assert feed(StreamResampler(*pair, engine=engine), data, sizes) == whole
+    whole = feed(StreamResampler(*pair, **engine), data, [])
+    assert feed(StreamResampler(*pair, **engine), data, sizes) == whole
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    data=st.binary(max_size=6000).map(even),
+    sizes=st.lists(st.integers(min_value=0, max_value=700), min_size=1, max_size=12),
+    pair=st.sampled_from(ALL_PAIRS),
+)
+def test_the_c_kernel_gives_numpys_bytes(data: bytes, sizes: list[int], pair: tuple[int, int]) -> None:
+    if FIR_KERNEL != "c":
+        pytest.skip("the C kernel was not built here")
+    assert feed(StreamResampler(*pair, kernel="c"), data, sizes) == feed(
+        StreamResampler(*pair, kernel="numpy"), data, []
+    )
+
+
+def test_the_c_kernel_gives_numpys_bytes_at_full_scale_and_at_rounding_ties() -> None:
+    """Saturation, and outputs that land on .5 (round half to even in both): a square wave and an impulse
+    of 1 through the 8 kHz -> 24 kHz filter, whose taps are not round numbers, plus loud noise."""
+    if FIR_KERNEL != "c":
+        pytest.skip("the C kernel was not built here")
+    rng = np.random.default_rng(11)
+    signals = [
+        np.tile(np.r_[np.full(12, 32767.0), np.full(12, -32768.0)], 40),
+        np.r_[1.0, np.zeros(200), -1.0, np.zeros(200)],
+        rng.normal(0.0, 30000.0, 5000).clip(-32768, 32767),
+    ]
+    for in_rate, out_rate in ALL_PAIRS:
+        for signal in signals:
+            pcm = array_to_pcm16(signal)
+            c = StreamResampler(in_rate, out_rate, kernel="c")
+            reference = StreamResampler(in_rate, out_rate, kernel="numpy")
+            assert c.process(pcm) + c.flush() == reference.process(pcm) + reference.flush()
+
+
+def test_the_install_built_the_c_kernel() -> None:
+    """scripts/test installs the project the way a user does: where a C compiler is, the kernel is built."""
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("no C compiler here: the numpy kernel is the documented fallback")
+    assert FIR_KERNEL == "c"
+    assert StreamResampler(8000, 24000).kernel == "c"
+
+
+def test_the_c_kernel_refuses_bad_arguments_instead_of_reading_past_them() -> None:
+    kernel = load_kernel()
+    if kernel is None:
+        pytest.skip("the C kernel was not built here")
+    design = fir_design(8000, 24000)
+    state = bytearray(16 + 8 * (design.taps_per_phase - 1))
+    with pytest.raises(ValueError, match="odd PCM16"):
+        kernel.process(design.phases, design.up, design.down, state, b"\x00")
+    with pytest.raises(ValueError, match="bad filter shape"):
+        kernel.process(design.phases[:-8], design.up, design.down, state, b"")
+    with pytest.raises(ValueError, match="state does not match"):
+        kernel.process(design.phases, design.up, design.down, state[:-8], b"")
+    corrupt = bytearray(state)
+    corrupt[8:16] = (5).to_bytes(8, "little")  # outputs so far that no input count gives
+    with pytest.raises(ValueError, match="corrupt"):
+        kernel.process(design.phases, design.up, design.down, corrupt, b"")
+    with pytest.raises(TypeError):
+        kernel.process(design.phases, design.up, design.down, bytes(state), b"")  # state must be writable
+    assert state == bytearray(len(state))  # nothing was written by the refused calls
+    assert len(kernel.process(design.phases, design.up, design.down, state, bytes(320))) == 960
+
+
+def test_the_environment_chooses_the_kernel() -> None:
+    assert default_kernel(True, None) == "c"
+    assert default_kernel(True, "") == "c"
+    assert default_kernel(False, None) == "numpy"
+    assert default_kernel(True, "numpy") == "numpy"
+    assert default_kernel(True, "c") == "c"
+    with pytest.raises(ValueError, match="was not built"):
+        default_kernel(False, "c")
+    with pytest.raises(ValueError, match="must be 'c' or 'numpy'"):
+        default_kernel(True, "C")
+
+
+def test_a_missing_kernel_module_falls_back_to_numpy() -> None:
+    assert load_kernel("rtvoice_codecs._no_such_kernel") is None
+    assert StreamResampler(8000, 24000, kernel="numpy").kernel == "numpy"
+    assert StreamResampler(8000, 24000, engine="soxr").kernel is None
+    assert StreamResampler(8000, 8000).kernel is None
 
 
 @settings(max_examples=100, deadline=None)
@@ -56,10 +147,11 @@ def test_any_split_gives_the_same_output_as_one_call(
     data=st.binary(max_size=3000).map(even),
     sizes=st.lists(st.integers(min_value=0, max_value=500), min_size=1, max_size=12),
     pair=st.sampled_from(ALL_PAIRS),
+    kernel=st.sampled_from(KERNELS),
 )
-def test_fir_lengths_add_up(data: bytes, sizes: list[int], pair: tuple[int, int]) -> None:
+def test_fir_lengths_add_up(data: bytes, sizes: list[int], pair: tuple[int, int], kernel: FirKernel) -> None:
     in_rate, out_rate = pair
-    resampler = StreamResampler(in_rate, out_rate)
+    resampler = StreamResampler(in_rate, out_rate, kernel=kernel)
     fed = emitted = 0
     i = k = 0
     while i < len(data):
@@ -91,32 +183,35 @@ def test_soxr_lengths_add_up(
     assert len(out) // 2 == (2 * samples * out_rate + in_rate) // (2 * in_rate)
 
 
+@pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize(("in_rate", "out_rate"), PAIRS)
-def test_one_sample_at_a_time_equals_one_call(in_rate: int, out_rate: int) -> None:
+def test_one_sample_at_a_time_equals_one_call(in_rate: int, out_rate: int, kernel: FirKernel) -> None:
     rng = np.random.default_rng(5)
     pcm = array_to_pcm16(rng.normal(0.0, 8000.0, 301))
-    assert feed(StreamResampler(in_rate, out_rate), pcm, [1]) == feed(
-        StreamResampler(in_rate, out_rate), pcm, []
+    assert feed(StreamResampler(in_rate, out_rate, kernel=kernel), pcm, [1]) == feed(
+        StreamResampler(in_rate, out_rate, kernel=kernel), pcm, []
     )
 
 
 def test_empty_input_gives_empty_output_and_no_tail() -> None:
     for engine in ENGINES:
-        resampler = StreamResampler(8000, 24000, engine=engine)
+        resampler = StreamResampler(8000, 24000, **engine)
         assert resampler.process(b"") == b""
         assert resampler.flush() == b""
 
 
-def test_one_frame_in_gives_one_frame_out() -> None:
-    up, down = StreamResampler(8000, 24000), StreamResampler(24000, 8000)
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_one_frame_in_gives_one_frame_out(kernel: FirKernel) -> None:
+    up, down = StreamResampler(8000, 24000, kernel=kernel), StreamResampler(24000, 8000, kernel=kernel)
     for _ in range(3):
         assert len(up.process(bytes(320))) == 960
         assert len(down.process(bytes(960))) == 320
 
 
-def test_impulse_comes_out_after_the_declared_delay() -> None:
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_impulse_comes_out_after_the_declared_delay(kernel: FirKernel) -> None:
     for in_rate, out_rate in ALL_PAIRS:
-        resampler = StreamResampler(in_rate, out_rate)
+        resampler = StreamResampler(in_rate, out_rate, kernel=kernel)
         impulse = np.zeros(in_rate // 100)
         impulse[0] = 20000.0
         out = pcm16_to_array(resampler.process(array_to_pcm16(impulse)) + resampler.flush())
@@ -128,9 +223,9 @@ def test_flush_starts_a_fresh_stream_and_reset_drops_state() -> None:
     rng = np.random.default_rng(9)
     a, b = (array_to_pcm16(rng.normal(0.0, 5000.0, 777)) for _ in range(2))
     for engine in ENGINES:
-        fresh = StreamResampler(24000, 8000, engine=engine)
+        fresh = StreamResampler(24000, 8000, **engine)
         expected = fresh.process(b) + fresh.flush()
-        used = StreamResampler(24000, 8000, engine=engine)
+        used = StreamResampler(24000, 8000, **engine)
         used.process(a)
         used.flush()
         assert used.process(b) + used.flush() == expected
@@ -143,7 +238,7 @@ def test_full_scale_input_saturates_instead_of_wrapping() -> None:
     # A full-scale square wave rings past full scale through any band-limiting filter.
     square = np.tile(np.r_[np.full(12, 32767.0), np.full(12, -32768.0)], 40)
     for engine in ENGINES:
-        resampler = StreamResampler(24000, 8000, engine=engine)
+        resampler = StreamResampler(24000, 8000, **engine)
         out = pcm16_to_array(resampler.process(array_to_pcm16(square)) + resampler.flush())
         assert np.max(out) == 32767.0 and np.min(out) == -32768.0
         # Wrapping would put large values of the wrong sign next to each other.
@@ -176,6 +271,7 @@ def test_properties() -> None:
     )
     assert StreamResampler(8000, 24000, engine="soxr").quality == "HQ"
     assert StreamResampler(8000, 24000).quality is None
+    assert StreamResampler(8000, 24000).kernel == FIR_KERNEL
 
 
 def test_soxr_engine_accepts_other_rates() -> None:
@@ -195,6 +291,8 @@ def test_soxr_engine_accepts_other_rates() -> None:
         ((8000, 24000), {"engine": "scipy"}, "engine"),
         ((8000, 24000), {"quality": "VHQ"}, "quality applies"),
         ((8000, 24000), {"engine": "soxr", "quality": "best"}, "soxr quality"),
+        ((8000, 24000), {"kernel": "fortran"}, "kernel must be"),
+        ((8000, 24000), {"engine": "soxr", "kernel": "numpy"}, "kernel applies"),
     ],
 )
 def test_invalid_arguments(args: tuple[object, object], kwargs: dict[str, object], match: str) -> None:

@@ -18,7 +18,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from hatchling.builders.hooks.plugin.interface import BuildHookInterface
+try:
+    from hatchling.builders.hooks.plugin.interface import BuildHookInterface
+except ImportError:  # scripts/bench_agent.py --baseline imports compile_kernel() outside a build
+    BuildHookInterface = object
 
 SOURCE = Path("codecs/rtvoice_codecs/_fir.c")
 TARGET = SOURCE.with_name("_fir.abi3.so")

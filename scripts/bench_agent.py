@@ -16,7 +16,7 @@ mean over the call and the median and p99 of the one-second windows. Compare row
 Usage: ``scripts/bench agent [--seconds 60] [--speed 1.0]``.
 
 Many calls: ``scripts/bench agent --calls 1,10,25,50 [--seconds 30] [--mode transcode|passthrough]
-[--recording] [--input-batch-ms MS] [--repeat K]`` runs N agents in one process, each on phone-line devices
+[--recording] [--input-batch-ms MS] [--repeat K] [--baseline REV]`` runs N agents in one process, each on phone-line devices
 (:mod:`rtvoice.testing.phone_line`: 20 ms μ-law frames in at real time, transcoded to PCM16 24 kHz or
 passed through; output consumed at real time with a position report per 60 ms, as the gateway's marks
 come back), all sharing one
@@ -24,9 +24,12 @@ come back), all sharing one
 is measured over a steady window of ``--seconds``: process CPU per call-second, RSS growth per call, and
 the longest event-loop lag while the calls start (a probe sleeping 1 ms). The floor is the same N with a
 bare websockets client per call (20 ms μ-law appends as JSON at real time, server events json-parsed).
-Without ``--mode``/``--recording`` it measures transcoding, transcoding with recording, and pass-through,
-and fits CPU and memory against N for the marginal cost per call. ``--repeat K`` measures every row K times
-(interleaved) and uses each row's median run, since a shared machine moves single runs by 10-20%.
+Without ``--mode``/``--recording`` it measures transcoding, transcoding with recording (also with the
+resampler on numpy instead of its C kernel), and pass-through, and fits CPU and memory against N for the
+marginal cost per call. ``--repeat K`` measures every row K times (interleaved) and uses each row's median
+run, since a shared machine moves single runs by 10-20%. ``--baseline REV`` adds a transcoding + recording
+row run on the code of git revision ``REV`` (a temporary worktree, its C kernel built as its install
+would), interleaved with the others: a change measured against what it changed, in the same run.
 """
 
 from __future__ import annotations
@@ -34,15 +37,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import dataclasses
 import gc
+import importlib.util
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -230,6 +236,13 @@ async def main() -> None:
         help="with --calls: the agents' input_batch_ms (default: the agent's own, 60)",
     )
     parser.add_argument(
+        "--baseline",
+        default=None,
+        metavar="REV",
+        help="with --calls: add a transcoding + recording row run on the code of git revision REV "
+        "(a temporary worktree), measured in the same run",
+    )
+    parser.add_argument(
         "--repeat",
         type=int,
         default=1,
@@ -316,6 +329,7 @@ class CallsConfig:
     recording: bool
     input_batch_ms: float | None = None  # None: the agent's default
     fir_kernel: str | None = None  # RTVOICE_FIR_KERNEL for the worker; None: the default (C where built)
+    tree: Path | None = None  # run the worker from this checkout's code (--baseline); None: this one
 
 
 STANDARD_CONFIGS = (
@@ -525,12 +539,51 @@ async def worker(args: argparse.Namespace) -> WorkerResult:
     )
 
 
+WORKER_FIELDS = {f.name for f in dataclasses.fields(WorkerResult)}
+
+
+@contextlib.contextmanager
+def baseline_checkout(rev: str) -> Iterator[tuple[Path, str]]:
+    """A temporary ``git worktree`` of ``rev`` and its short hash, with its resampler kernel built the way
+    its install would."""
+    root = Path(__file__).resolve().parents[1]
+    tree = Path(tempfile.mkdtemp(prefix="rtvoice-bench-baseline-")) / "tree"
+    add = subprocess.run(
+        ["git", "-C", str(root), "worktree", "add", "--detach", "--quiet", str(tree), rev],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if add.returncode != 0:
+        raise SystemExit(f"--baseline {rev}: git worktree add failed: {add.stderr.strip()}")
+    try:
+        hook = tree / "hatch_build.py"
+        if hook.exists():
+            spec = importlib.util.spec_from_file_location("baseline_hatch_build", hook)
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            problem = module.compile_kernel(tree)
+            if problem is not None:
+                print(f"--baseline {rev}: its kernel was not built ({problem})", file=sys.stderr)
+        short = subprocess.run(
+            ["git", "-C", str(tree), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        yield tree, short.stdout.strip()
+    finally:
+        subprocess.run(["git", "-C", str(root), "worktree", "remove", "--force", str(tree)], check=False)
+
+
 async def run_worker(
     kind: str, n: int, url: str, caller: Path, work: Path, seconds: float, config: CallsConfig | None
 ) -> WorkerResult:
+    tree = config.tree if config is not None else None
     command = [
         sys.executable,
-        __file__,
+        __file__ if tree is None else str(tree / "scripts" / "bench_agent.py"),
         "--worker",
         kind,
         "--n",
@@ -551,13 +604,16 @@ async def run_worker(
     env = dict(os.environ)
     if config is not None and config.fir_kernel is not None:
         env["RTVOICE_FIR_KERNEL"] = config.fir_kernel
+    if tree is not None:  # the checkout's packages come before the installed (editable) ones
+        env["PYTHONPATH"] = os.pathsep.join(str(tree / d) for d in ("agents", "codecs", "gateway"))
     proc = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE, env=env)
     out, _ = await proc.communicate()
     if proc.returncode != 0:
         raise RuntimeError(f"worker {kind} n={n} failed with exit code {proc.returncode}")
     fields = json.loads(out.decode().strip().splitlines()[-1])
     remove_recordings(work)
-    result = WorkerResult(**fields)
+    # (A baseline checkout's worker prints the fields of its own WorkerResult: new fields need defaults.)
+    result = WorkerResult(**{k: v for k, v in fields.items() if k in WORKER_FIELDS})
     if config is not None and config.fir_kernel is not None and result.fir_kernel != config.fir_kernel:
         raise RuntimeError(f"worker {kind} n={n} resampled with {result.fir_kernel}, not {config.fir_kernel}")
     return result
@@ -591,6 +647,16 @@ async def calls_bench(args: argparse.Namespace) -> None:
         if args.input_batch_ms is not None:
             label += f", input_batch_ms={args.input_batch_ms:g}"
         configs = (CallsConfig(label, mode, args.recording, args.input_batch_ms),)
+    with contextlib.ExitStack() as stack:
+        if args.baseline is not None:
+            tree, rev = stack.enter_context(baseline_checkout(args.baseline))
+            configs += (
+                CallsConfig(f"transcoding + recording, baseline {rev}", "transcode", True, tree=tree),
+            )
+        await run_calls(args, counts, configs)
+
+
+async def run_calls(args: argparse.Namespace, counts: list[int], configs: tuple[CallsConfig, ...]) -> None:
     work = Path(tempfile.mkdtemp(prefix="rtvoice-bench-calls-"))
     wav = work / "caller.wav"
     caller_wav(wav, args.seconds + RAMP_S_PER_CALL * counts[-1] + SETTLE_S + 10)

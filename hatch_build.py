@@ -45,8 +45,11 @@ def compile_kernel(root: Path) -> str | None:
     ]
     target = root / TARGET
     # Compile to a temporary name, then rename: two installs at once (3.11 and 3.13) never see half a file.
-    fd, partial = tempfile.mkstemp(prefix="_fir.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
+    try:
+        fd, partial = tempfile.mkstemp(prefix="_fir.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
+    except OSError as exc:
+        return f"cannot write next to {SOURCE}: {exc}"
     try:
         result = subprocess.run([*command, "-o", partial], capture_output=True, text=True, check=False)
         if result.returncode != 0:

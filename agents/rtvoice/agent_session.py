@@ -160,6 +160,7 @@ class AgentSession:
         self._caller_via_upstream = False
         self._mic_bytes_per_ms = 1
         self._sent_origin_ms: float | None = None  # the call time where the audio sent upstream starts
+        self._record_due_ms = 0.0  # the call time of the recorder's next advance (see _record_tick)
         self._sent_in_bytes = 0  # microphone bytes the core has converted so far
         self._sent_recorded_bytes = 0  # of those, the early audio recorded when it came (not again)
         self._heard_from_server = time.monotonic()  # the watchdog: the latest server frame (or request)
@@ -587,12 +588,29 @@ class AgentSession:
         skip = min(mic_bytes, max(0, self._sent_recorded_bytes - offset))
         if skip == mic_bytes or self._sent_origin_ms is None:  # (an empty conversion is skipped whole)
             return
-        per_byte = len(pcm) // mic_bytes  # exact: 3 samples of 2 bytes per G.711 byte
         start_ms = self._sent_origin_ms + (offset + skip) / self._mic_bytes_per_ms
-        self._record(lambda r: r.add_converted_caller(pcm[skip * per_byte :], start_ms))
+        if skip:
+            pcm = pcm[skip * (len(pcm) // mic_bytes) :]  # exact: 3 samples of 2 bytes per G.711 byte
+        recorder = self._recorder
+        if recorder is None:
+            return
+        try:  # (directly rather than through _record: this runs for every chunk sent)
+            recorder.add_converted_caller(pcm, start_ms)
+        except Exception as exc:
+            self._recording_failed(exc)
 
     def _record_tick(self, now_ms: float) -> None:
-        self._record(lambda r: r.tick(now_ms))
+        """The call's clock reached ``now_ms``: let the recorder advance when its next advance is due (the
+        microphone calls this for every chunk; the recorder moves only every ``ADVANCE_EVERY_MS``)."""
+        recorder = self._recorder
+        if recorder is None or now_ms < self._record_due_ms:
+            return
+        try:
+            recorder.tick(now_ms)
+        except Exception as exc:
+            self._recording_failed(exc)
+            return
+        self._record_due_ms = recorder.next_tick_ms
 
     def _record(self, write: Callable[[SessionRecorder], None]) -> None:
         if self._recorder is None:

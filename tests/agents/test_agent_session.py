@@ -260,6 +260,32 @@ async def test_a_transcoded_phone_microphone_is_recorded_sample_for_sample(tmp_p
     assert left == expected[: len(left)]
 
 
+async def test_a_transcoded_phone_microphone_is_on_disk_while_the_call_goes_on(tmp_path: Path) -> None:
+    """The session advances its recorder as the caller's audio is sent, not only when the call ends: with a
+    G.711 microphone (recorded from the session's own conversion) the file holds all but the last second of
+    what the caller said while the call is still up, which is what a crash would leave."""
+    voice = np.sin(np.arange(3 * 24000) * 2 * np.pi * 440 / 24000) * 6000
+    caller = ulaw_from_pcm(voice.astype("<i2").tobytes())  # 3 s, never silent
+    recording = tmp_path / "call.wav"
+    async with RealtimeSimulator() as sim:
+        mic = PhoneLineMicrophone(caller)
+        agent = RealtimeAgent(
+            audio_input=mic,
+            audio_output=PhoneLineSpeaker(),
+            provider=provider(sim),
+            turn_detection=ServerVAD(),
+            recording_path=recording,
+        )
+        run = asyncio.create_task(agent.run())
+        async with asyncio.timeout(seconds(20)):
+            await mic.wait_finished()
+            on_disk_ms = (recording.stat().st_size - 44) / 48  # mono PCM16 at 24 kHz: 48 bytes per ms
+            await agent.stop()
+            result = await run
+    assert result.error is None, result.error
+    assert on_disk_ms >= 3000 - 1000, f"only {on_disk_ms:.0f} ms of a 3 s caller on disk during the call"
+
+
 class BrokenSpeaker(WavOutputDevice):
     async def start(self) -> None:
         raise OSError("no such sound card")

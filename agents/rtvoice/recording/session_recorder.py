@@ -94,6 +94,11 @@ class SessionRecorder:
         self._held_pcm.append(pcm)
         self._held_pcm_end_ms = start_ms + len(pcm) / _PCM24_BYTES_PER_MS
 
+    @property
+    def next_tick_ms(self) -> float:
+        """The call time from which :meth:`tick` advances again (before it, a tick does nothing)."""
+        return self._advanced_ms + ADVANCE_EVERY_MS
+
     def tick(self, now_ms: float) -> None:
         """The call's clock reached ``now_ms``: every ``ADVANCE_EVERY_MS``, place the caller audio kept
         since the last advance and hand what became final to the file."""

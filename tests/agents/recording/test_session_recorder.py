@@ -78,11 +78,16 @@ def test_the_timeline_is_advanced_every_400_ms_of_call_time(tmp_path: Path) -> N
         input_format=AudioFormat.PCM16_24K,
         output_format=AudioFormat.PCM16_24K,
     )
-    handed = []
+    handed, due = [], []
     for k in range(44):  # 880 ms of 20 ms chunks
         recorder.add_caller(tone(20, 24000), 20 * k, 20 * k + 20)
         handed.append(recorder.recorder.duration_ms)
+        due.append(recorder.next_tick_ms)
     assert handed == [0] * 19 + [400] * 20 + [800] * 5
+    # What the session checks before ticking: a tick before next_tick_ms does nothing.
+    assert due == [400.0] * 19 + [800.0] * 20 + [1200.0] * 5
+    recorder.tick(1199.9)
+    assert recorder.recorder.duration_ms == 800 and recorder.next_tick_ms == 1200.0
     recorder.close(880)
     assert recorder.recorder.closed and recorder.recorder.duration_ms == 880
 

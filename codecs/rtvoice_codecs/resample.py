@@ -34,6 +34,7 @@ is split; soxr's int16 mode dithers). Its samples are aligned with the input, bu
 """
 
 import importlib
+import logging
 import math
 import os
 import sys
@@ -95,11 +96,23 @@ def default_kernel(built: bool, setting: str | None) -> FirKernel:
     return "c" if setting == "c" else "numpy"
 
 
+def _kernel_from_environment(built: bool) -> FirKernel:
+    """The default kernel, as ``RTVOICE_FIR_KERNEL`` asks; a setting it cannot follow is logged (one
+    warning) and the usual default is used: a process is never stopped at import by an environment
+    variable."""
+    try:
+        return default_kernel(built, os.environ.get("RTVOICE_FIR_KERNEL"))
+    except ValueError as exc:
+        logging.getLogger(__name__).warning("%s; using the default (%s)", exc, default_kernel(built, None))
+        return default_kernel(built, None)
+
+
 _KERNEL: Final = load_kernel()
-FIR_KERNEL: Final[FirKernel] = default_kernel(_KERNEL is not None, os.environ.get("RTVOICE_FIR_KERNEL"))
+FIR_KERNEL: Final[FirKernel] = _kernel_from_environment(_KERNEL is not None)
 """The kernel that evaluates the FIR engine by default: ``"c"`` where the C kernel was built at install (a
 C compiler was there), ``"numpy"`` otherwise; the environment variable ``RTVOICE_FIR_KERNEL`` (``c`` or
-``numpy``) overrides it."""
+``numpy``) overrides it (another value, or ``c`` where the kernel was not built, is logged as a warning
+and ignored)."""
 
 _F64 = npt.NDArray[np.float64]
 

@@ -225,6 +225,20 @@ async def test_a_recording_that_cannot_be_written_keeps_the_call_going(tmp_path:
     assert "FileNotFoundError" in errors.errors[0].message
 
 
+def recorded_phone_agent(
+    sim: RealtimeSimulator, mic: PhoneLineMicrophone, recording: Path, *, recording_stereo: bool = False
+) -> RealtimeAgent:
+    """An agent on phone-line devices (the G.711 microphone ``mic``) that records to ``recording``."""
+    return RealtimeAgent(
+        audio_input=mic,
+        audio_output=PhoneLineSpeaker(),
+        provider=provider(sim),
+        turn_detection=ServerVAD(),
+        recording_path=recording,
+        recording_stereo=recording_stereo,
+    )
+
+
 async def test_a_transcoded_phone_microphone_is_recorded_sample_for_sample(tmp_path: Path) -> None:
     """The caller's channel is the line's μ-law converted once to 24 kHz, from the first frame on: the
     frames that came while the session was not ready (the oldest dropped past 2 s, the rest sent late)
@@ -235,14 +249,7 @@ async def test_a_transcoded_phone_microphone_is_recorded_sample_for_sample(tmp_p
     # session.updated (event 2) comes 2.6 s late: 0.6 s of the caller's audio is dropped, 2 s kept.
     async with RealtimeSimulator(faults=Faults(stall_at_event=2, stall_seconds=2.6)) as sim:
         mic = PhoneLineMicrophone(caller)
-        agent = RealtimeAgent(
-            audio_input=mic,
-            audio_output=PhoneLineSpeaker(),
-            provider=provider(sim),
-            turn_detection=ServerVAD(),
-            recording_path=recording,
-            recording_stereo=True,
-        )
+        agent = recorded_phone_agent(sim, mic, recording, recording_stereo=True)
         run = asyncio.create_task(agent.run())
         async with asyncio.timeout(seconds(20)):
             await mic.wait_finished()
@@ -269,13 +276,7 @@ async def test_a_transcoded_phone_microphone_is_on_disk_while_the_call_goes_on(t
     recording = tmp_path / "call.wav"
     async with RealtimeSimulator() as sim:
         mic = PhoneLineMicrophone(caller)
-        agent = RealtimeAgent(
-            audio_input=mic,
-            audio_output=PhoneLineSpeaker(),
-            provider=provider(sim),
-            turn_detection=ServerVAD(),
-            recording_path=recording,
-        )
+        agent = recorded_phone_agent(sim, mic, recording)
         run = asyncio.create_task(agent.run())
         async with asyncio.timeout(seconds(20)):
             await mic.wait_finished()

@@ -3,7 +3,10 @@
 The FIR engine runs on both of its kernels (the C kernel and numpy) wherever the C kernel was built.
 """
 
+import os
 import shutil
+import subprocess
+import sys
 from typing import Any
 
 import numpy as np
@@ -133,6 +136,32 @@ def test_the_environment_chooses_the_kernel() -> None:
         default_kernel(False, "c")
     with pytest.raises(ValueError, match="must be 'c' or 'numpy'"):
         default_kernel(True, "C")
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"), [("numpy", "numpy"), ("bogus", FIR_KERNEL), ("", FIR_KERNEL)]
+)
+def test_the_process_environment_chooses_the_kernel_and_a_bad_value_is_one_warning(
+    setting: str, expected: str
+) -> None:
+    """RTVOICE_FIR_KERNEL as a process sees it: read once at import; a value it cannot follow is logged
+    as one warning line and ignored, never an exception at import (a CLI would print a traceback)."""
+    result = subprocess.run(
+        [sys.executable, "-c", "import rtvoice_codecs; print(rtvoice_codecs.FIR_KERNEL)"],
+        env={**os.environ, "RTVOICE_FIR_KERNEL": setting},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == expected
+    if setting == "bogus":
+        assert result.stderr.strip().splitlines() == [
+            f"RTVOICE_FIR_KERNEL must be 'c' or 'numpy', not 'bogus'; using the default ({FIR_KERNEL})"
+        ]
+    else:
+        assert result.stderr == ""
 
 
 def test_a_missing_kernel_module_falls_back_to_numpy() -> None:

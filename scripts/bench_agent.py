@@ -43,6 +43,7 @@ import gc
 import importlib.util
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -547,34 +548,38 @@ def baseline_checkout(rev: str) -> Iterator[tuple[Path, str]]:
     """A temporary ``git worktree`` of ``rev`` and its short hash, with its resampler kernel built the way
     its install would."""
     root = Path(__file__).resolve().parents[1]
-    tree = Path(tempfile.mkdtemp(prefix="rtvoice-bench-baseline-")) / "tree"
-    add = subprocess.run(
-        ["git", "-C", str(root), "worktree", "add", "--detach", "--quiet", str(tree), rev],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if add.returncode != 0:
-        raise SystemExit(f"--baseline {rev}: git worktree add failed: {add.stderr.strip()}")
+    parent = Path(tempfile.mkdtemp(prefix="rtvoice-bench-baseline-"))
+    tree = parent / "tree"
     try:
-        hook = tree / "hatch_build.py"
-        if hook.exists():
-            spec = importlib.util.spec_from_file_location("baseline_hatch_build", hook)
-            assert spec is not None and spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            problem = module.compile_kernel(tree)
-            if problem is not None:
-                print(f"--baseline {rev}: its kernel was not built ({problem})", file=sys.stderr)
-        short = subprocess.run(
-            ["git", "-C", str(tree), "rev-parse", "--short", "HEAD"],
+        add = subprocess.run(
+            ["git", "-C", str(root), "worktree", "add", "--detach", "--quiet", str(tree), rev],
             capture_output=True,
             text=True,
-            check=True,
+            check=False,
         )
-        yield tree, short.stdout.strip()
+        if add.returncode != 0:
+            raise SystemExit(f"--baseline {rev}: git worktree add failed: {add.stderr.strip()}")
+        try:
+            hook = tree / "hatch_build.py"
+            if hook.exists():
+                spec = importlib.util.spec_from_file_location("baseline_hatch_build", hook)
+                assert spec is not None and spec.loader is not None
+                module = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(module)
+                problem = module.compile_kernel(tree)
+                if problem is not None:
+                    print(f"--baseline {rev}: its kernel was not built ({problem})", file=sys.stderr)
+            short = subprocess.run(
+                ["git", "-C", str(tree), "rev-parse", "--short", "HEAD"],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            yield tree, short.stdout.strip()
+        finally:
+            subprocess.run(["git", "-C", str(root), "worktree", "remove", "--force", str(tree)], check=False)
     finally:
-        subprocess.run(["git", "-C", str(root), "worktree", "remove", "--force", str(tree)], check=False)
+        shutil.rmtree(parent, ignore_errors=True)
 
 
 async def run_worker(

@@ -105,8 +105,8 @@ static PyObject *fir_process(PyObject *module, PyObject *args) {
     for (int64_t j = j_out; j < j_end; j++) {
         const int64_t k = j * down / up;
         const int64_t r = j * down - k * up;
-        /* The window of phase r ends at input k, which is work[k - n_in + keep]; k >= n_in here. */
-        const double *window = work + (k - n_in + keep) - keep;
+        /* The window of phase r is inputs k - keep .. k: work[k - n_in] onwards (k >= n_in here). */
+        const double *window = work + (k - n_in);
         const int16_t y = to_pcm16(dot(table + r * taps, window, taps));
         *out++ = (unsigned char)((uint16_t)y & 0xFF);
         *out++ = (unsigned char)((uint16_t)y >> 8);

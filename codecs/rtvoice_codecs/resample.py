@@ -66,6 +66,12 @@ SoxrQuality = Literal["QQ", "LQ", "MQ", "HQ", "VHQ"]
 FirKernel = Literal["c", "numpy"]
 
 
+_NOT_BUILT: Final = (
+    "the resampler's C kernel was not built when rtvoice-gateway was installed "
+    "(it needs a C compiler and the Python headers)"
+)
+
+
 def load_kernel(name: str = "rtvoice_codecs._fir") -> ModuleType | None:
     """The compiled FIR kernel, or None where it was not built (or on a big-endian host: it writes
     little-endian samples itself)."""
@@ -89,10 +95,7 @@ def default_kernel(built: bool, setting: str | None) -> FirKernel:
     if setting not in get_args(FirKernel):
         raise ValueError(f"RTVOICE_FIR_KERNEL must be 'c' or 'numpy', not {setting!r}")
     if setting == "c" and not built:
-        raise ValueError(
-            "RTVOICE_FIR_KERNEL=c, but the resampler's C kernel was not built when rtvoice-gateway was "
-            "installed (it needs a C compiler and the Python headers)"
-        )
+        raise ValueError(f"RTVOICE_FIR_KERNEL=c, but {_NOT_BUILT}")
     return "c" if setting == "c" else "numpy"
 
 
@@ -505,10 +508,7 @@ class StreamResampler:
         if engine == "soxr" and kernel is not None:
             raise ValueError("kernel applies to engine='fir' only")
         if kernel == "c" and _KERNEL is None:
-            raise ValueError(
-                "the FIR resampler's C kernel was not built when rtvoice-gateway was installed "
-                "(it needs a C compiler and the Python headers); use kernel='numpy'"
-            )
+            raise ValueError(f"kernel='c', but {_NOT_BUILT}; use kernel='numpy'")
         if engine == "soxr":
             quality = "HQ" if quality is None else quality
             if quality not in get_args(SoxrQuality):

@@ -294,6 +294,7 @@ def _serve_on_its_loop(args: argparse.Namespace) -> int:
 
 
 async def _run_serve(args: argparse.Namespace) -> int:
+    from rtvoice_gateway.heap import freeze_startup_objects
     from rtvoice_gateway.numbers import ConfigError
     from rtvoice_gateway.serve import drain_or_abort, running_gateway
     from rtvoice_gateway.settings import Settings, SettingsError
@@ -319,6 +320,7 @@ async def _run_serve(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, signalled)
     try:
         async with running_gateway(settings) as running:
+            freeze_startup_objects()  # (process-wide state: this command owns the process)
             print(f"listening on {running.url}", flush=True)
             await stop.wait()
             grace = settings.drain_grace_s if args.drain_grace is None else args.drain_grace

@@ -49,6 +49,7 @@ async def test_serve_answers_a_call_on_the_loop_it_was_given(
     assert code == 0, stderr
     assert f"serving on the {module} event loop" in stderr, stderr
     assert "warmed up for calls in" in stderr, stderr  # before the first call, not during it
+    assert "start-up objects kept out of the garbage collector's way" in stderr, stderr
 
 
 async def test_serve_declines_websocket_compression() -> None:

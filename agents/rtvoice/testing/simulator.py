@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -142,7 +142,12 @@ class RealtimeSimulator:
             and how many client events each session keeps.
         speech_cache_bytes: synthesised audio kept for reuse across connections (least recent dropped).
         speech_threads: worker threads for speech synthesis.
+
+    A subclass may set :attr:`connection_class` (a :class:`~websockets.asyncio.server.ServerConnection`
+    subclass) to see connections below the message level, as the load test's stopwatch does.
     """
+
+    connection_class: ClassVar[type[ServerConnection]] = ServerConnection
 
     def __init__(
         self,
@@ -253,6 +258,7 @@ class RealtimeSimulator:
             process_request=self._check_handshake,
             max_size=16 * 1024 * 1024,
             compression=None,
+            create_connection=self.connection_class,
         )
 
     async def aclose(self) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 from rtvoice.audio import AudioFormat
 from rtvoice.realtime.protocol import has_sound
 from rtvoice.testing import speech
+from rtvoice.testing.arrivals import StampedClientConnection
 from rtvoice.testing.phone_line import ulaw_from_pcm
 from rtvoice_gateway.loadtest.stats import PlayoutGaps, tag_frame
 from rtvoice_gateway.testing import SimulatedCall
@@ -63,7 +64,15 @@ class CallerScript:
 
 
 class TimedCall(SimulatedCall):
-    """A simulated call that records when each frame went and came (``time.monotonic()``)."""
+    """A simulated call that records when each frame went and came (``time.monotonic()``).
+
+    Arrivals are stamped when a message came off the socket (:mod:`rtvoice.testing.arrivals`), and the
+    playout follows each tick's due time, not the time the tick ran: a caller process that is late (it
+    shares a CPU with the Realtime simulator) neither delays what it saw arrive nor makes the gateway's
+    audio look late.
+    """
+
+    connection_class = StampedClientConnection
 
     def __init__(self, base_url: str, **kwargs: Any) -> None:
         super().__init__(base_url, **kwargs)
@@ -114,14 +123,13 @@ class TimedCall(SimulatedCall):
 
     async def _play_one(self) -> None:
         had_frame = len(self._queue.audio) >= FRAME_BYTES
-        now = time.monotonic()
-        self.gaps.tick(now, had_frame=had_frame)
+        self.gaps.tick(self.tick_due, had_frame=had_frame)
         if had_frame:
-            self.audio_ticks.append(now)
+            self.audio_ticks.append(time.monotonic())
         await super()._play_one()
 
     async def _handle(self, text: str) -> None:
-        now = time.monotonic()
+        now = self.arrived_at
         if '"media"' in text:
             before = self._queue.queued_total
             await super()._handle(text)

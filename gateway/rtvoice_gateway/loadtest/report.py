@@ -225,13 +225,19 @@ def render_markdown(
         "beyond about -40 dBFS) while the caller is not speaking, to send three in one append "
         "(`input_batch_ms`, 60 ms), so silence waits up to 40 ms by design; **frames with sound** are "
         "never held, and their column is the latency the caller's voice sees.",
+        "- **Arrival** at either end is when a message came off the socket (the connection stamps it as "
+        "it parses the frame), not when the load generator's handler got to it; and the generators "
+        "(callers, simulator) run with the garbage collector paused during a run. Both are instruments: "
+        "their own pauses (full collections of 100–200 ms, a reader busy with the message before) were "
+        "being counted as latency the system under test added.",
         "- **outbound**: the simulator sends a reply's first `output_audio.delta` → the carrier receives "
         "its first media message. Later deltas are not timed: the gateway holds them on purpose, keeping "
         "160 ms queued at the carrier while the API sends three times faster than real time. Lost: audio "
         "of a completed, uninterrupted reply that never reached the carrier.",
         "- **late**: a frame (inbound) or a reply's first audio (outbound) that took more than 20 ms.",
-        "- **playout gap**: the carrier's buffer ran dry in the middle of a reply; how long until more "
-        "audio came (the carrier plays a frame per 20 ms tick, so a real gap is heard as at least 20 ms).",
+        "- **playout gap**: the carrier's buffer ran dry in the middle of a reply; how long from the tick "
+        "(at the time it was due) until more audio came (the carrier plays a frame per 20 ms tick, so a "
+        "real gap is heard as at least 20 ms). Audio that had arrived before the tick was due is no gap.",
         "- **first audio**: the stream's start → the first agent media frame (the greeting).",
         "- **response**: the caller's last frame → the first agent media frame; mostly the turn "
         "detector's 600 ms of silence and the simulated model's 450 ms.",

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, cast
 
+from rtvoice_gateway.heap import collector_paused
 from rtvoice_gateway.loadtest.analysis import MODES, CallData, Process, RunResult, SessionData, analyse
 from rtvoice_gateway.loadtest.caller import CallerScript, TimedCall, converse
 from rtvoice_gateway.loadtest.report import Targets, plot, render_markdown
@@ -263,21 +264,23 @@ async def _run(
             finally:
                 ended[index] = time.monotonic()
 
-        async with asyncio.TaskGroup() as tasks:
-            for index, call in enumerate(calls):
-                tasks.create_task(guarded(index, call))
-            ramp_deadline = time.monotonic() + n / ARRIVALS_PER_S + 15
-            while progress.up + len(failures) < n and time.monotonic() < ramp_deadline:  # noqa: ASYNC110
-                await asyncio.sleep(0.1)
-            await asyncio.sleep(WARMUP_S)
-            cpu0, t0 = cpu_seconds(pid), time.monotonic()
-            driver0, sim0, box0 = time.process_time(), cpu_seconds(sim_pid), machine_ticks()
-            await asyncio.sleep(options.seconds)
-            cpu1, t1 = cpu_seconds(pid), time.monotonic()
-            driver1, sim1, box1 = time.process_time(), cpu_seconds(sim_pid), machine_ticks()
-            rss_loaded = rss_mib(pid)
-            await asyncio.sleep(TAIL_S)
-            stop.set()
+        # The callers are instruments: a collection in them would count as latency the gateway added.
+        with collector_paused():
+            async with asyncio.TaskGroup() as tasks:
+                for index, call in enumerate(calls):
+                    tasks.create_task(guarded(index, call))
+                ramp_deadline = time.monotonic() + n / ARRIVALS_PER_S + 15
+                while progress.up + len(failures) < n and time.monotonic() < ramp_deadline:  # noqa: ASYNC110
+                    await asyncio.sleep(0.1)
+                await asyncio.sleep(WARMUP_S)
+                cpu0, t0 = cpu_seconds(pid), time.monotonic()
+                driver0, sim0, box0 = time.process_time(), cpu_seconds(sim_pid), machine_ticks()
+                await asyncio.sleep(options.seconds)
+                cpu1, t1 = cpu_seconds(pid), time.monotonic()
+                driver1, sim1, box1 = time.process_time(), cpu_seconds(sim_pid), machine_ticks()
+                rss_loaded = rss_mib(pid)
+                await asyncio.sleep(TAIL_S)
+                stop.set()
         progress.pid = None
     with contextlib.suppress(OSError):
         shutil.rmtree(work / "recordings")

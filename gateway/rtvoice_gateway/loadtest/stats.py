@@ -256,7 +256,8 @@ class PlayoutGaps:
         self._dry_since: float | None = None
 
     def tick(self, now: float, *, had_frame: bool) -> None:
-        """The carrier played one frame time: ``had_frame`` when a whole frame of agent audio was queued."""
+        """The carrier played one frame time: ``had_frame`` when a whole frame of agent audio was queued;
+        ``now``: when the tick was due."""
         if had_frame:
             self._playing = True
         elif self._playing and self._dry_since is None:
@@ -266,7 +267,9 @@ class PlayoutGaps:
         """Agent audio reached the carrier."""
         if self._dry_since is not None:
             gap = now - self._dry_since
-            if gap <= self.new_reply_s:
+            # gap <= 0: the audio had arrived before the tick that found the buffer empty was due (the
+            # carrier's process had not read it yet): not the gateway's gap.
+            if 0 < gap <= self.new_reply_s:
                 self.gaps.append((self._dry_since, gap * 1000))
             self._dry_since = None
             self._playing = False

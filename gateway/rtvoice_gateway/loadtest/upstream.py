@@ -6,7 +6,9 @@ writes what each session saw to ``FILE`` (JSON) and exits:
 
 * the caller it belongs to (the agent's instructions name the caller's number, see
   :mod:`rtvoice_gateway.loadtest.agent`);
-* when each ``input_audio_buffer.append`` arrived (and, for μ-law sessions, the frame index the carrier
+* when each ``input_audio_buffer.append`` arrived: when its last frame came off the socket
+  (:mod:`rtvoice.testing.arrivals`), not when the simulator's reader got to it, which waits while the reader
+  answers the message before (and,  for μ-law sessions, the frame index the carrier
   wrote into its first samples);
 * when each response's first audio delta went out, how much audio the response had, how it ended;
 * how many function calls it made.
@@ -31,7 +33,9 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from rtvoice.testing import RealtimeSimulator, Timing
+from rtvoice.testing.arrivals import StampedServerConnection, arrival_of
 from rtvoice.testing.session import SimulatedSession
+from rtvoice_gateway.heap import collector_paused
 from rtvoice_gateway.loadtest.agent import OPENING_HOURS
 from rtvoice_gateway.loadtest.caller import LINES
 from rtvoice_gateway.loadtest.launch import run_fast
@@ -70,6 +74,8 @@ class SessionLog:
 class MeasuringSimulator(RealtimeSimulator):
     """The Realtime simulator, stamping each session's appends and replies (see the module)."""
 
+    connection_class = StampedServerConnection
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.logs: list[SessionLog] = []
@@ -88,7 +94,7 @@ class MeasuringSimulator(RealtimeSimulator):
         log = self._log_for(ws)
         with contextlib.suppress(ConnectionClosed):
             async for message in ws:
-                arrived = time.monotonic()
+                arrived = arrival_of(ws)
                 text = message if isinstance(message, str) else message.decode("utf-8", "replace")
                 if '"input_audio_buffer.append"' in text:
                     # An append may hold several 20 ms frames (the agent batches them while nobody
@@ -178,7 +184,8 @@ async def _serve(path: Path, port: int) -> int:
     warm = sim.speech.syntheses
     print(f"listening on {sim.url}", flush=True)
     try:
-        await stop.wait()
+        with collector_paused():  # an instrument: its collections must not count as the gateway's latency
+            await stop.wait()
     finally:
         data = {"sessions": records(sim), "syntheses_during_run": sim.speech.syntheses - warm}
         await sim.aclose()

@@ -34,12 +34,14 @@ import xml.etree.ElementTree as ET
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx2
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+
+from rtvoice.testing.arrivals import arrival_of
 
 __all__ = ["MarkEcho", "SimulatedCall", "TwiML", "parse_twiml", "twilio_signature"]
 
@@ -121,7 +123,13 @@ class SimulatedCall:
         account_sid: ``AccountSid``.
         speed: play the call this many times faster than real time (tests); 1 for a real-time call.
         on_heard: called with each 20 ms μ-law frame the caller hears (agent audio or silence).
+
+    A subclass may set :attr:`connection_class` (for example
+    :class:`~rtvoice.testing.arrivals.StampedClientConnection`, then :attr:`arrived_at` is when each
+    message came off the socket).
     """
+
+    connection_class: ClassVar[type[ClientConnection]] = ClientConnection
 
     def __init__(
         self,
@@ -156,6 +164,10 @@ class SimulatedCall:
         """For each clear: the call ms the caller had really heard to, inside the frame in progress (a
         phone plays a frame over 20 ms; ``heard`` holds it whole from its tick)."""
         self._frame_started = 0.0
+        self.tick_due = 0.0
+        """When the current tick was due (``time.monotonic()``); a late tick runs after it."""
+        self.arrived_at = 0.0
+        """When the message being handled arrived (see :attr:`connection_class`)."""
         self.digits_sent: list[tuple[str, float]] = []
         self.violations: Counter[str] = Counter()
         self.dialled_at: float | None = None  # monotonic time of the webhook POST
@@ -231,7 +243,12 @@ class SimulatedCall:
         headers = {}
         if self.auth_token is not None or signature is not None:
             headers["X-Twilio-Signature"] = signature or twilio_signature(self.auth_token or "", url)
-        self._ws = await connect(self._local(url), additional_headers=headers, max_size=2**20)
+        self._ws = await connect(
+            self._local(url),
+            additional_headers=headers,
+            max_size=2**20,
+            create_connection=self.connection_class,
+        )
         await self._send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
 
     async def send_start(self) -> None:
@@ -351,6 +368,7 @@ class SimulatedCall:
                 self.closed_by = self.closed_by or "gateway"
                 return
             self.said += frame
+            self.tick_due = deadline
             await self._play_one()
             deadline += period
             await asyncio.sleep(max(0.0, deadline - time.monotonic()))
@@ -401,6 +419,7 @@ class SimulatedCall:
     async def _receive(self, ws: ClientConnection) -> None:
         try:
             async for message in ws:
+                self.arrived_at = arrival_of(ws)
                 if isinstance(message, bytes):
                     self.violations["binary frame"] += 1  # Twilio: warning 31950
                     continue

@@ -141,6 +141,19 @@ def test_playout_gaps_are_dry_stretches_mid_reply_only() -> None:
     assert [(at, round(ms, 3)) for at, ms in gaps.gaps] == [(1.10, 35.0)]
 
 
+def test_audio_that_arrived_before_the_dry_tick_was_due_is_no_gap() -> None:
+    # The carrier's process ran the tick due at 1.10 late, before reading audio that had come at 1.095.
+    gaps = PlayoutGaps(new_reply_s=0.7)
+    gaps.audio_arrived(1.0)
+    gaps.tick(1.08, had_frame=True)
+    gaps.tick(1.10, had_frame=False)
+    gaps.audio_arrived(1.095)
+    gaps.tick(1.12, had_frame=True)
+    gaps.tick(1.14, had_frame=False)
+    gaps.audio_arrived(1.152)  # this one is 12 ms late
+    assert [(at, round(ms, 3)) for at, ms in gaps.gaps] == [(1.14, 12.0)]
+
+
 def test_talk_over_is_agent_audio_heard_from_the_barge_in_to_the_clear() -> None:
     ticks = [5.0 + k * 0.02 for k in range(100)]  # the agent speaks from 5.0 to 7.0
     # Ticks 6.00, 6.02, ... 6.24 each played 20 ms of the agent before the clear at 6.25.

@@ -449,8 +449,13 @@ class AgentSession:
         except LocalProtocolError as exc:
             self._device_failed("microphone", exc)
             return
-        if actions:  # nothing while a batch fills
-            await self.execute(actions)
+        if not actions:  # nothing while a batch fills
+            return
+        # Most chunks are one append: written at once, without execute() and send() around it.
+        if len(actions) == 1 and type(action := actions[0]) is SendJSON and self._ws is not None:
+            if _send_now(self._ws, action.text):
+                return
+        await self.execute(actions)
 
     async def _clock(self, speaker: AudioOutputDevice) -> None:
         while True:

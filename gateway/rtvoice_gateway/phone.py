@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Literal
 
@@ -63,11 +64,18 @@ VIOLATIONS_LOGGED = 5
 
 
 class PhoneMicrophone(AudioInputDevice):
-    """The caller's audio from a :class:`PhoneLine` (created by the line)."""
+    """The caller's audio from a :class:`PhoneLine` (created by the line).
+
+    The line's reader feeds it and the agent's microphone task takes the frames: a bounded deque and
+    one future per wait (an ``asyncio.Queue`` costs about twice as much per frame, measured with perf at
+    100 calls).
+    """
 
     def __init__(self, mode: AudioMode) -> None:
         self.mode = mode
-        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(MIC_QUEUE_FRAMES)
+        self._frames: deque[bytes] = deque()
+        self._waiter: asyncio.Future[None] | None = None  # the reader's wait, while it waits
+        self._ended = False
         self._active = False
         self.dropped_frames = 0
         """Caller frames dropped because the agent did not read them for 2 s."""
@@ -98,26 +106,34 @@ class PhoneMicrophone(AudioInputDevice):
 
     def end(self) -> None:
         """The line ended: the iteration stops after what is queued."""
-        with contextlib.suppress(asyncio.QueueFull):
-            self._queue.put_nowait(None)
+        self._ended = True
+        _resolve(self._waiter)
 
     def feed(self, mulaw: bytes) -> None:
         """One frame of caller μ-law from the line (never blocks; the oldest frame goes when full)."""
-        if self._queue.full():
-            with contextlib.suppress(asyncio.QueueEmpty):
-                self._queue.get_nowait()
+        frames = self._frames
+        if len(frames) >= MIC_QUEUE_FRAMES:
+            frames.popleft()
             if not self.dropped_frames:
                 log.warning("the agent is not reading the caller's audio: dropping the oldest frames")
             self.dropped_frames += 1
-        self._queue.put_nowait(mulaw)
+        frames.append(mulaw)
+        _resolve(self._waiter)
 
     async def stream_chunks(self) -> AsyncIterator[bytes]:
         """The caller's audio, 20 ms at a time, until the line ends."""
+        frames = self._frames
         while True:
-            chunk = await self._queue.get()
-            if chunk is None:
+            if frames:
+                yield frames.popleft()
+            elif self._ended:
                 return
-            yield chunk
+            else:
+                waiter = self._waiter = asyncio.get_running_loop().create_future()
+                try:
+                    await waiter
+                finally:
+                    self._waiter = None
 
 
 class PhoneSpeaker(AudioOutputDevice):

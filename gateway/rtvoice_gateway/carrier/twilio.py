@@ -161,6 +161,7 @@ class TwilioMediaStream(CarrierProtocol):
         self._violations: Counter[ViolationKind] = Counter()
         self._stream_sid: str | None = None
         self._media_prefix = ""
+        self._mark_prefix = ""
         self._chunker = FrameChunker(FRAME_BYTES_ULAW_8K, SILENCE_ULAW)
         self._generation = 0
         self._sent_ms = 0
@@ -305,6 +306,8 @@ class TwilioMediaStream(CarrierProtocol):
         self._media_prefix = (
             '{"event":"media","streamSid":' + json.dumps(stream_sid) + ',"media":{"payload":"'
         )
+        # A mark's name is ours (g<int>:<int>): nothing in it needs escaping.
+        self._mark_prefix = '{"event":"mark","streamSid":' + json.dumps(stream_sid) + ',"mark":{"name":"'
         events.append(started)
         return events
 
@@ -415,12 +418,7 @@ class TwilioMediaStream(CarrierProtocol):
         if not self._check_can_send() or self._marked_ms == self._sent_ms:
             return []
         self._marked_ms = self._sent_ms
-        mark = {
-            "event": "mark",
-            "streamSid": self._stream_sid,
-            "mark": {"name": mark_name(self._generation, self._sent_ms)},
-        }
-        return [json.dumps(mark, separators=(",", ":"))]
+        return [self._mark_prefix + mark_name(self._generation, self._sent_ms) + '"}}']
 
     def clear(self) -> list[str]:
         """Render ``clear``: Twilio drops all audio queued for the caller and echoes every pending mark.

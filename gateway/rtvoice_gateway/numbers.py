@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from rtvoice import NoiseReduction, RealtimeAgent, ServerVAD
 from rtvoice.options import validate_voice
+from rtvoice.realtime.protocol import MAX_INPUT_BATCH_MS
 
 __all__ = [
     "AgentFactory",
@@ -104,6 +105,14 @@ class NumberEntry(BaseModel):
         description="turn detection: 'phone' is server VAD tuned for 8 kHz lines (threshold 0.6, 300 ms "
         "of prefix, 600 ms of silence ends a turn) unless the factory chose server VAD itself; 'agent' "
         "keeps the factory's",
+    )
+    input_batch_ms: float | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_INPUT_BATCH_MS,
+        description="overrides the factory's input_batch_ms: while the caller is silent, their 20 ms frames "
+        "are sent in appends of this many ms (the agent's default 60; 0 sends every frame at once, which "
+        "costs CPU and saves the silence up to 40 ms of waiting)",
     )
     dtmf: Literal["tools", "model"] = Field(
         default="tools",
@@ -291,6 +300,8 @@ def build_agent(factory: AgentFactory, entry: NumberEntry, details: CallDetails)
         )
     if entry.vad == "phone" and not isinstance(agent.turn_detection, ServerVAD):
         agent.turn_detection = PHONE_VAD
+    if entry.input_batch_ms is not None:
+        agent.input_batch_ms = entry.input_batch_ms
     if entry.recording_dir is not None and agent.recording_path is None:
         agent.recording_path = entry.recording_dir / f"{details.call_sid}.wav"
     return agent

@@ -64,6 +64,7 @@ def test_overrides_apply_to_the_built_agent(tmp_path: Path) -> None:
         agent = "agents.py:make_agent"
         voice = "cedar"
         recording_dir = "calls"
+        input_batch_ms = 0
         """,
     )
     config, factories = load_numbers(path)
@@ -71,6 +72,7 @@ def test_overrides_apply_to_the_built_agent(tmp_path: Path) -> None:
     assert entry is not None
     agent = build_agent(factories[entry.agent], entry, CALL)
     assert agent.voice == "cedar" and agent.instructions == "for +15550100001"
+    assert agent.input_batch_ms == 0
     assert agent.recording_path == tmp_path.resolve() / "calls" / "CA123.wav"
     assert config.entry_for("+15550100002") is None  # no default: nobody answers
 
@@ -93,6 +95,10 @@ def test_a_module_path_reference_works_too() -> None:
         ),
         ('[default]\nagent = "agents.py"\n', "default.agent: expected 'module:function'"),
         ('[default]\nagent = "agents.py:make_agent"\nvoice = "nova"\n', "default.voice:"),
+        (
+            '[default]\nagent = "agents.py:make_agent"\ninput_batch_ms = 500\n',
+            "default.input_batch_ms: Input should be less than or equal to 200",
+        ),
         (
             '[default]\nagent = "agents.py:make_agent"\naudio = "opus"\n',
             "default.audio: Input should be 'transcode' or 'passthrough'",

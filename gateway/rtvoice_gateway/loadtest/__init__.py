@@ -90,6 +90,14 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--no-recording", action="store_true", help="do not record calls in the gateway")
     parser.add_argument(
+        "--input-batch-ms",
+        type=float,
+        default=None,
+        metavar="MS",
+        help="the gateway's input_batch_ms for every call (0: every silent caller frame sent at once; "
+        "default: the agent's, 60)",
+    )
+    parser.add_argument(
         "--pin",
         action="store_true",
         help="run the system under test on one CPU and the load generators on the others (Linux, 2+ CPUs)",
@@ -98,12 +106,20 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     """Run the ``loadtest`` command; bad input is one line on stderr and exit code 2."""
+    from rtvoice.realtime.protocol import MAX_INPUT_BATCH_MS
     from rtvoice_gateway.loadtest.launch import run_fast
     from rtvoice_gateway.loadtest.runner import LoadOptions, LoadTestError, run_loadtest
 
     if not 0.5 <= args.seconds <= 3600:
         print(
             f"rtvoice-gateway loadtest: --seconds must be 0.5 to 3600, not {args.seconds:g}", file=sys.stderr
+        )
+        return 2
+    if args.input_batch_ms is not None and not 0 <= args.input_batch_ms <= MAX_INPUT_BATCH_MS:
+        print(
+            f"rtvoice-gateway loadtest: --input-batch-ms must be 0 to {MAX_INPUT_BATCH_MS:g}, "
+            f"not {args.input_batch_ms:g}",
+            file=sys.stderr,
         )
         return 2
     if args.out.exists() and not args.out.is_dir():
@@ -135,6 +151,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         modes=args.systems,
         limit_ms=args.limit_ms,
         recording=not args.no_recording,
+        input_batch_ms=args.input_batch_ms,
         keep_going=args.keep_going,
         pin=args.pin,
     )

@@ -126,6 +126,21 @@ def target_checks(results: Sequence[RunResult], targets: Targets) -> list[tuple[
     return rows
 
 
+def _batching(input_batch_ms: float | None) -> str:
+    if input_batch_ms == 0:
+        return (
+            "The gateway sent every caller frame as it came (`--input-batch-ms 0`), silent or not, so "
+            "**frames with sound** and all frames see the same path."
+        )
+    batch = 60.0 if input_batch_ms is None else input_batch_ms
+    return (
+        "The agent holds *silent* caller frames (no sample beyond about -40 dBFS) while the caller is not "
+        f"speaking, to send them in appends of {batch:g} ms (`input_batch_ms`), so silence waits up to "
+        f"{max(0.0, batch - 20):g} ms by design (`--input-batch-ms 0` turns it off); **frames with sound** "
+        "are never held, and their column is the latency the caller's voice sees."
+    )
+
+
 def render_markdown(
     results: Sequence[RunResult],
     *,
@@ -134,8 +149,9 @@ def render_markdown(
     seconds: float,
     targets: Targets | None = None,
     stopped_early: str | None = None,
+    input_batch_ms: float | None = None,
 ) -> str:
-    """The report."""
+    """The report (``input_batch_ms``: the gateway's, when the run set it)."""
     targets = targets or Targets()
     out = [
         "# rtvoice-gateway load report",
@@ -221,10 +237,7 @@ def render_markdown(
         "`input_audio_buffer.append` carrying it (one monotonic clock for both processes). With μ-law "
         "upstream each frame carries its index in its first samples, so loss and reordering are exact; "
         "transcoded, appends are paired with frames in order (a lost frame shows as a step in the "
-        "pairing) and reordering cannot be seen (–). The agent holds *silent* caller frames (no sample "
-        "beyond about -40 dBFS) while the caller is not speaking, to send three in one append "
-        "(`input_batch_ms`, 60 ms), so silence waits up to 40 ms by design; **frames with sound** are "
-        "never held, and their column is the latency the caller's voice sees.",
+        "pairing) and reordering cannot be seen (–). " + _batching(input_batch_ms),
         "- **Arrival** at either end is when a message came off the socket (the connection stamps it as "
         "it parses the frame), not when the load generator's handler got to it; and the generators "
         "(callers, simulator) run with the garbage collector paused during a run. Both are instruments: "

@@ -59,6 +59,8 @@ class LoadOptions:
     modes: tuple[str, ...] = tuple(MODES)
     limit_ms: float = 20.0
     recording: bool = True
+    input_batch_ms: float | None = None
+    """The gateway's ``input_batch_ms`` for every call (None: the agent's default)."""
     keep_going: bool = False
     pin: bool = False
     """Run the system under test on the first CPU this process may use, the load generators on the rest."""
@@ -144,9 +146,11 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
-def _config(folder: Path, mode: str, recording: bool) -> Path:
+def _config(folder: Path, mode: str, recording: bool, input_batch_ms: float | None = None) -> Path:
     path = folder / f"numbers-{mode}.toml"
     lines = ["[default]", 'agent = "rtvoice_gateway.loadtest.agent:make_agent"', f'audio = "{mode}"']
+    if input_batch_ms is not None:
+        lines.append(f"input_batch_ms = {input_batch_ms:g}")
     if recording:
         lines.append(f'recording_dir = "{folder / "recordings"}"')
     path.write_text("\n".join(lines) + "\n")
@@ -228,7 +232,7 @@ async def _run(
         command = [*launch, "--bridge", "--", "--upstream", sim_url]
         env = _env()
     else:
-        config = _config(work, mode, options.recording)
+        config = _config(work, mode, options.recording, options.input_batch_ms)
         command = [*launch, "--", "--log-level", "WARNING", "serve", "--port", "0", "--config", str(config)]
         # EVENT_LOOP: for a serve that picks its loop itself (``serve --loop``); the launcher's policy otherwise.
         env = _env(
@@ -424,6 +428,7 @@ async def _ramp(
         seconds=options.seconds,
         targets=targets,
         stopped_early=stopped,
+        input_batch_ms=options.input_batch_ms,
     )
     (options.out / "report.md").write_text(text, encoding="utf-8")
     (options.out / "results.json").write_text(

@@ -196,6 +196,19 @@ def test_the_report_names_its_command_every_run_and_the_plots() -> None:
     assert "0.200 MiB per call" in text  # the memory slope
 
 
+def test_the_report_says_how_the_gateway_batched_silence() -> None:
+    runs = [result("transcode", 10), result("floor", 10)]
+
+    def text(batch: float | None) -> str:
+        return render_markdown(runs, command="c", machine="m", seconds=20, input_batch_ms=batch)
+
+    assert "appends of 60 ms (`input_batch_ms`), so silence waits up to 40 ms" in text(None)
+    assert "appends of 100 ms (`input_batch_ms`), so silence waits up to 80 ms" in text(100)
+    unbatched = text(0)
+    assert "sent every caller frame as it came (`--input-batch-ms 0`)" in unbatched
+    assert "silence waits" not in unbatched
+
+
 def test_mib_per_call_slope_needs_two_steps() -> None:
     assert math.isnan(mib_per_call_slope([result("transcode", 10)]))
     assert mib_per_call_slope(

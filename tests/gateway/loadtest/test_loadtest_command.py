@@ -108,3 +108,21 @@ def test_bad_seconds_and_out_are_one_line(tmp_path: Path, capsys: pytest.Capture
     file.write_text("x")
     assert main(["loadtest", "--out", str(file)]) == 2
     assert capsys.readouterr().err.strip() == f"rtvoice-gateway loadtest: --out {file} is not a folder"
+
+
+@pytest.mark.parametrize("value", ["-1", "201", "nan"])
+def test_a_bad_input_batch_is_one_line(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["loadtest", "--input-batch-ms", value]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"rtvoice-gateway loadtest: --input-batch-ms must be 0 to 200, not {float(value):g}"
+
+
+def test_the_input_batch_reaches_the_gateways_number_config(tmp_path: Path) -> None:
+    from rtvoice_gateway.loadtest.runner import _config
+    from rtvoice_gateway.numbers import load_numbers
+
+    for batch in (0.0, 100.0, None):
+        config, _ = load_numbers(_config(tmp_path, "transcode", recording=True, input_batch_ms=batch))
+        assert config.default is not None
+        assert config.default.input_batch_ms == batch
+        assert config.default.recording_dir == tmp_path / "recordings"

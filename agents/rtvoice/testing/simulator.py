@@ -405,6 +405,11 @@ class RealtimeSimulator:
     async def _stream_responses(
         self, session: SimulatedSession, timing: Timing, link: _Link, response_ready: asyncio.Event
     ) -> None:
+        loop = asyncio.get_running_loop()
+        # Bursts follow a schedule (each one due a pause after the one before), so a late wake-up is
+        # made up by the next pause instead of delaying the rest of the reply: the rate holds under load.
+        paced: object = None  # the response the schedule belongs to
+        due = 0.0
         while True:
             await response_ready.wait()
             while (response := session.response) is not None:
@@ -425,7 +430,11 @@ class RealtimeSimulator:
                     await link.send_all(burst.events)
                 if link.closed:
                     return
-                await asyncio.sleep(self._pause(timing, burst))
+                now = loop.time()
+                if paced is not response:
+                    paced, due = response, now
+                due = max(due, now - MAX_CATCH_UP_S) + self._pause(timing, burst)
+                await asyncio.sleep(max(0.0, due - now))
             response_ready.clear()
 
     @staticmethod
@@ -442,6 +451,10 @@ class RealtimeSimulator:
         minutes = cap_seconds / 60
         shown = f"{minutes:g} minutes" if minutes >= 1 else f"{cap_seconds:g} seconds"
         await link.close(1001, f"Your session hit the maximum duration of {shown}.")
+
+
+MAX_CATCH_UP_S = 1.0
+"""How far behind its schedule a response's stream may fall and still catch up at once."""
 
 
 class _ConnectionDone(Exception):

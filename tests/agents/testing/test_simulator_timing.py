@@ -131,6 +131,32 @@ async def test_audio_streams_at_the_generation_rate() -> None:
     assert seen["response.done"] - seen["response.output_audio.delta"] >= 0.9 * 0.2 * 0.95
 
 
+async def test_a_stream_that_fell_behind_catches_up_instead_of_ending_late() -> None:
+    # 2 s of audio in 100 ms deltas at real time. The event loop is blocked for 0.5 s after the third
+    # delta (a loaded machine): the deltas due meanwhile then come back to back, and the rest keep the
+    # schedule, rather than every later delta coming 0.5 s late.
+    words = " ".join(["word"] * 20)
+    brain = ScriptedBrain([Say(words)])
+    async with (
+        RealtimeSimulator(brain=brain, timing=Timing(audio_speed=1.0), synthesize=tone) as sim,
+        connect(sim) as client,
+    ):
+        await client.send({"type": "response.create"})
+        arrivals: list[float] = []
+        while True:
+            event = await client.next()
+            if event["type"] == "response.output_audio.delta":
+                arrivals.append(time.monotonic())
+                if len(arrivals) == 3:
+                    time.sleep(0.5)  # noqa: ASYNC251 - on purpose: blocks the simulator too (same loop)
+            if event["type"] == "response.done":
+                break
+    gaps = [b - a for a, b in zip(arrivals[3:], arrivals[4:], strict=False)]
+    back_to_back = sum(1 for gap in gaps[:6] if gap < 0.03)
+    assert back_to_back >= 3, [round(g, 3) for g in gaps]
+    assert len(arrivals) == 20
+
+
 async def test_text_streams_at_the_token_rate() -> None:
     # 20 words of 4 characters: 20 deltas of 1-2 tokens at 100 tokens/s is at least ~0.2 s.
     words = " ".join(["abcd"] * 20)

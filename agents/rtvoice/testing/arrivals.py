@@ -30,28 +30,24 @@ def _stamp(arrivals: deque[float], event: Event) -> None:
         arrivals.append(time.monotonic())
 
 
-class StampedServerConnection(ServerConnection):
+class _ArrivalStamps(Connection):
+    """Stamps each data message as it is parsed (mixed in before a server or client connection)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.arrivals: deque[float] = deque()
+
+    def process_event(self, event: Event) -> None:
+        _stamp(self.arrivals, event)
+        super().process_event(event)
+
+
+class StampedServerConnection(_ArrivalStamps, ServerConnection):
     """A server connection that notes when each data message arrived (see the module)."""
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.arrivals: deque[float] = deque()
 
-    def process_event(self, event: Event) -> None:
-        _stamp(self.arrivals, event)
-        super().process_event(event)
-
-
-class StampedClientConnection(ClientConnection):
+class StampedClientConnection(_ArrivalStamps, ClientConnection):
     """A client connection that notes when each data message arrived (see the module)."""
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.arrivals: deque[float] = deque()
-
-    def process_event(self, event: Event) -> None:
-        _stamp(self.arrivals, event)
-        super().process_event(event)
 
 
 def arrival_of(ws: Connection) -> float:

@@ -43,7 +43,6 @@ import gc
 import importlib.util
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -548,9 +547,8 @@ def baseline_checkout(rev: str) -> Iterator[tuple[Path, str]]:
     """A temporary ``git worktree`` of ``rev`` and its short hash, with its resampler kernel built the way
     its install would."""
     root = Path(__file__).resolve().parents[1]
-    parent = Path(tempfile.mkdtemp(prefix="rtvoice-bench-baseline-"))
-    tree = parent / "tree"
-    try:
+    with tempfile.TemporaryDirectory(prefix="rtvoice-bench-baseline-", ignore_cleanup_errors=True) as parent:
+        tree = Path(parent) / "tree"
         add = subprocess.run(
             ["git", "-C", str(root), "worktree", "add", "--detach", "--quiet", str(tree), rev],
             capture_output=True,
@@ -578,8 +576,6 @@ def baseline_checkout(rev: str) -> Iterator[tuple[Path, str]]:
             yield tree, short.stdout.strip()
         finally:
             subprocess.run(["git", "-C", str(root), "worktree", "remove", "--force", str(tree)], check=False)
-    finally:
-        shutil.rmtree(parent, ignore_errors=True)
 
 
 async def run_worker(

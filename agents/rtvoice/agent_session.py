@@ -451,10 +451,9 @@ class AgentSession:
             return
         if not actions:  # nothing while a batch fills
             return
-        # Most chunks are one append: written at once, without execute() and send() around it.
-        if len(actions) == 1 and type(action := actions[0]) is SendJSON and self._ws is not None:
-            if _send_now(self._ws, action.text):
-                return
+        if len(actions) == 1 and type(action := actions[0]) is SendJSON:
+            await self.send(action.text)  # most chunks are one append: no execute() around it
+            return
         await self.execute(actions)
 
     async def _clock(self, speaker: AudioOutputDevice) -> None:

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from rtvoice.realtime.protocol import DEFAULT_INPUT_BATCH_MS
+from rtvoice_codecs import FRAME_MS
 from rtvoice_gateway.loadtest.analysis import MODES, RunResult, cpu_per_call_slope, mib_per_call_slope
 
 __all__ = ["PLOTS", "Targets", "largest_holding", "plot", "render_markdown", "target_checks"]
@@ -132,11 +134,11 @@ def _batching(input_batch_ms: float | None) -> str:
             "The gateway sent every caller frame as it came (`--input-batch-ms 0`), silent or not, so "
             "**frames with sound** and all frames see the same path."
         )
-    batch = 60.0 if input_batch_ms is None else input_batch_ms
+    batch = DEFAULT_INPUT_BATCH_MS if input_batch_ms is None else input_batch_ms
     return (
         "The agent holds *silent* caller frames (no sample beyond about -40 dBFS) while the caller is not "
         f"speaking, to send them in appends of {batch:g} ms (`input_batch_ms`), so silence waits up to "
-        f"{max(0.0, batch - 20):g} ms by design (`--input-batch-ms 0` turns it off); **frames with sound** "
+        f"{max(0.0, batch - FRAME_MS):g} ms by design (`--input-batch-ms 0` turns it off); **frames with sound** "
         "are never held, and their column is the latency the caller's voice sees."
     )
 

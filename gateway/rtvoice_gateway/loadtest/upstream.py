@@ -6,10 +6,9 @@ writes what each session saw to ``FILE`` (JSON) and exits:
 
 * the caller it belongs to (the agent's instructions name the caller's number, see
   :mod:`rtvoice_gateway.loadtest.agent`);
-* when each ``input_audio_buffer.append`` arrived: when its last frame came off the socket
-  (:mod:`rtvoice.testing.arrivals`), not when the simulator's reader got to it, which waits while the reader
-  answers the message before (and,  for μ-law sessions, the frame index the carrier
-  wrote into its first samples);
+* when each ``input_audio_buffer.append`` arrived (when it came off the socket,
+  :mod:`rtvoice.testing.arrivals`, not when the reader got to it after answering the message before) and,
+  for μ-law sessions, the frame index the carrier wrote into its first samples;
 * when each response's first audio delta went out, how much audio the response had, how it ended;
 * how many function calls it made.
 """

@@ -105,6 +105,7 @@ async def run_call(ws: WebSocket, call: CallResources) -> CallSummary:
     line.on_digit = digit_pressed
     if call.observer is not None:
         line.on_sent, line.on_dropped = call.observer.audio_sent, call.observer.dropped
+        line.on_underrun = call.observer.underrun
     result: AgentResult | None = None
     ended_by = "caller"
     async with asyncio.TaskGroup() as tasks:

@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from rtvoice import events as ev
 from rtvoice.usage import TokenUsage, UsageReport
 
-__all__ = ["OTHER", "OUTCOMES", "CallMetrics", "GatewayMetrics"]
+__all__ = ["OTHER", "OUTCOMES", "UNDERRUN_CAUSES", "CallMetrics", "GatewayMetrics"]
 
 OTHER = "other"
 #: How a call ended (``rtvoice_calls_total{outcome}``).
@@ -44,6 +44,9 @@ UPSTREAM_ERROR_TYPES = frozenset(
 LOCAL_ERROR_TYPES = frozenset({"device_error", "recording_error", "tool_error"})
 _LATENCY_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0)
 _CALL_BUCKETS = (5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0)
+_UNDERRUN_BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+#: ``rtvoice_outbound_underrun_seconds{cause}``: whose the gap in the agent's audio was.
+UNDERRUN_CAUSES = ("gateway", "upstream")
 _TOOL_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 #: (direction, modality, TokenUsage field) for ``rtvoice_tokens_total``.
 _TOKEN_FIELDS = (
@@ -123,6 +126,14 @@ class GatewayMetrics:
             "rtvoice_frames_dropped",
             "Carrier messages refused (by violation kind) and caller frames dropped (mic_queue_full)",
             ["reason"],
+            registry=r,
+        )
+        self.outbound_underruns = Histogram(
+            "rtvoice_outbound_underrun_seconds",
+            "Times the carrier ran out of agent audio mid-reply, and for how long, by cause: gateway (the "
+            "audio was waiting here: the gateway sent it late) or upstream (the agent's audio came late)",
+            ["cause"],
+            buckets=_UNDERRUN_BUCKETS,
             registry=r,
         )
         self.tokens = Counter(
@@ -220,6 +231,12 @@ class CallMetrics:
             self.metrics.response_latency.labels(self.number).observe(now - self.turn_ended_at)
             self.responses_timed += 1
             self.turn_ended_at = None
+
+    def underrun(self, cause: str, dry_ms: float) -> None:
+        """The carrier ran dry mid-reply for ``dry_ms`` (``cause``: ``gateway`` or ``upstream``)."""
+        self.metrics.outbound_underruns.labels(cause if cause in UNDERRUN_CAUSES else OTHER).observe(
+            dry_ms / 1000
+        )
 
     def dropped(self, reason: str) -> None:
         """The line dropped a frame (``reason``: a violation kind or ``mic_queue_full``)."""

@@ -229,9 +229,12 @@ class PhoneSpeaker(AudioOutputDevice):
 
     def _push(self, mulaw: bytes) -> None:
         if mulaw:
+            line = self._line
             self._pushed += len(mulaw)
-            self._line.pacer.push(mulaw)
-            self._line.wake()
+            starved_ms = line.pacer.push(mulaw, line.now())
+            if starved_ms and line.on_underrun is not None:
+                line.on_underrun("upstream", starved_ms)
+            line.wake()
 
 
 class PhoneLine:
@@ -280,6 +283,10 @@ class PhoneLine:
         """Called each time audio frames went out to the carrier (metrics)."""
         self.on_dropped: Callable[[str], None] | None = None
         """Called with the reason of each inbound frame dropped: a violation kind or ``mic_queue_full``."""
+        self.on_underrun: Callable[[str, float], None] | None = None
+        """Called when the carrier ran dry mid-reply, with the cause and the ms it was dry (on the line's
+        clock): ``gateway`` (the audio waited here: the sender woke late) or ``upstream`` (the agent's
+        audio came late). See :class:`~rtvoice_gateway.carrier.pacing.OutboundPacer`."""
         self._waiter: asyncio.Future[None] | None = None  # the sender's sleep, while it sleeps
         self._woken = False
         self._closed = False
@@ -350,6 +357,8 @@ class PhoneLine:
                 await self.send(audio + self.stream.send_mark())
                 if self.on_sent is not None:
                     self.on_sent()
+                if release.late_ms and self.on_underrun is not None:
+                    self.on_underrun("gateway", release.late_ms)
             if self._woken:
                 continue  # audio came while we were sending: poll again now
             # One future per sleep, resolved by a timer or by wake() (cheaper than Event + timeout).

@@ -3,6 +3,9 @@ registry per gateway."""
 
 from __future__ import annotations
 
+import time
+
+import pytest
 from prometheus_client import REGISTRY
 
 from rtvoice import events as ev
@@ -101,3 +104,21 @@ def test_the_observer_times_turns_and_counts_events() -> None:
     assert sample(metrics, "rtvoice_upstream_errors_total", type=OTHER) == 1
     assert sample(metrics, "rtvoice_upstream_errors_total", type="device_error") == 0
     assert sample(metrics, "rtvoice_frames_dropped_total", reason="mic_queue_full") == 1
+
+
+def test_underruns_are_observed_by_cause_in_seconds() -> None:
+    metrics = GatewayMetrics([NUMBER])
+    observer = CallMetrics(metrics, NUMBER, (), time.monotonic())
+    observer.underrun("gateway", 30.0)
+    observer.underrun("upstream", 4.0)
+    observer.underrun("upstream", 1500.0)
+    observer.underrun("elsewhere", 1.0)  # not a cause of ours: bounded as other
+    name = "rtvoice_outbound_underrun_seconds"
+    assert sample(metrics, f"{name}_count", cause="gateway") == 1
+    assert sample(metrics, f"{name}_sum", cause="gateway") == pytest.approx(0.03)
+    assert sample(metrics, f"{name}_bucket", cause="gateway", le="0.02") == 0
+    assert sample(metrics, f"{name}_bucket", cause="gateway", le="0.05") == 1
+    assert sample(metrics, f"{name}_count", cause="upstream") == 2
+    assert sample(metrics, f"{name}_bucket", cause="upstream", le="0.01") == 1
+    assert sample(metrics, f"{name}_bucket", cause="upstream", le="1.0") == 1
+    assert sample(metrics, f"{name}_count", cause=OTHER) == 1

@@ -34,6 +34,16 @@ Invariants (tested against a carrier model):
 * With a shell that wakes at :attr:`Release.wake_at` (or later by ``delay``), the carrier's queue stays at
   least ``lead_ms - release_ms - delay`` while audio is waiting, so a late timer does not starve it.
 
+**Underruns, and whose they are.** When the carrier's queue runs dry in the middle of a reply, the caller
+hears a gap. The pacer tells the two causes apart on its clock (the same estimate that paces it, echo
+corrections included): frames that were already waiting when the carrier ran
+dry are released *late*: the shell polled late (a busy event loop, a late timer); :attr:`Release.late_ms`
+is the time from the estimated dry moment to the release. Audio of a reply in progress that is pushed after the carrier
+ran dry *starved* it: the audio itself came late (the agent, the upstream); :meth:`push` returns how long
+the carrier had been dry. A reply's first audio, and audio after :meth:`clear`, is neither. The shell
+needs to pass ``now`` to :meth:`push` for either to be told (without it, waiting audio is taken to have
+come in time).
+
 **The barge-in bound.** At any instant the carrier holds at most ``lead_ms`` of agent audio, the frame
 being played included (``lead_ms - frame_ms`` queued behind the frame in progress, at worst). When
 ``speech_started`` reaches us, the shell sends the carrier's ``clear`` at once and calls :meth:`clear`;
@@ -100,10 +110,13 @@ class Release:
         frames: the frames to send now, oldest first (each exactly one frame long).
         wake_at: when to poll again (monotonic seconds): the moment the next waiting frame fits; None when
             no frame waits.
+        late_ms: how long the carrier had been dry, by the pacer's clock, when these frames went out
+            although they were waiting before it ran dry (the shell polled late); 0 otherwise.
     """
 
     frames: tuple[bytes, ...]
     wake_at: float | None
+    late_ms: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +196,9 @@ class OutboundPacer:
         self._baseline: float | None = None  # the smallest echo lag seen (seconds)
         self._releases: deque[tuple[int, float]] = deque()  # (sent_ms, plain clock's end) per release
         self._sent_ms = 0
+        self._waiting_since: float | None = None  # when the oldest waiting frame was pushed, if told
+        self._in_reply = False  # audio pushed since the last end_of_audio() or clear()
+        self._starved_at: float | None = None  # the dry moment of the last starvation counted
 
     @property
     def lead_ms(self) -> int:
@@ -214,13 +230,40 @@ class OutboundPacer:
         """The estimated playout position on the timeline at ``now``: ``sent_ms - unplayed_ms(now)``."""
         return self._sent_ms - self.unplayed_ms(now)
 
-    def push(self, audio: bytes) -> None:
-        """Queue agent audio of any length; whole frames become ready, a remainder waits for more."""
+    def push(self, audio: bytes, now: float | None = None) -> float:
+        """Queue agent audio of any length; whole frames become ready, a remainder waits for more.
+
+        Args:
+            audio: the audio.
+            now: monotonic seconds, to tell late releases from starved ones (see the module docstring).
+
+        Returns:
+            How long (ms) the carrier had been dry when this audio of a reply in progress came (it starved);
+            0 when it was not dry, when this starts a reply, or without ``now``.
+        """
+        starved_ms = 0.0
+        if now is not None:
+            play_end = self._play_end
+            if (
+                self._in_reply
+                and play_end is not None
+                and play_end < now
+                and not self._queue
+                and play_end != self._starved_at
+            ):
+                starved_ms = (now - play_end) * 1000
+                self._starved_at = play_end  # one dry spell is counted once
+            if not self._queue:
+                self._waiting_since = now
+        if audio:
+            self._in_reply = True
         self._queue.extend(self._chunker.push(audio))
+        return starved_ms
 
     def end_of_audio(self) -> None:
         """The reply is complete: pad its remainder with silence into a last frame and queue it."""
         self._queue.extend(self._chunker.flush())
+        self._in_reply = False
 
     def poll(self, now: float) -> Release:
         """Release every waiting frame that fits in the lead at ``now``, once a step of ``release_ms`` fits.
@@ -233,6 +276,16 @@ class OutboundPacer:
         """
         frame_s = self._frame_ms / 1000
         lead_s = self._lead_ms / 1000
+        late_ms = 0.0
+        dry_at = self._play_end
+        if (
+            dry_at is not None
+            and dry_at < now
+            and self._queue
+            and self._waiting_since is not None
+            and self._waiting_since <= dry_at
+        ):
+            late_ms = (now - dry_at) * 1000  # it was waiting here when the carrier ran dry
         if self._play_end is None or self._play_end <= now:
             play_end, self._shift = now, 0.0  # the carrier is idle: the clock restarts at now
         else:
@@ -250,8 +303,10 @@ class OutboundPacer:
             if len(self._releases) > _MAX_RELEASES:
                 self._releases.popleft()
         waiting = len(self._queue)
+        if released:
+            self._waiting_since = now if waiting else None  # what still waits has waited since now, at worst
         wake_at = play_end + min(self._release_frames, waiting) * frame_s - lead_s if waiting else None
-        return Release(tuple(released), wake_at)
+        return Release(tuple(released), wake_at, late_ms if released else 0.0)
 
     def receive_played(self, position_ms: int, now: float) -> None:
         """The carrier confirmed playback up to ``position_ms`` (a current mark echo, placed after a release).
@@ -288,4 +343,6 @@ class OutboundPacer:
         self._releases.clear()
         self._play_end = None
         self._shift = 0.0
+        self._waiting_since = None
+        self._in_reply = False
         return Cleared(unsent_ms=unsent_ms, unplayed_ms=unplayed, played_ms=self._sent_ms - unplayed)

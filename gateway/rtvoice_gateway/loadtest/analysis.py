@@ -109,6 +109,10 @@ class RunResult:
     """Every CPU of the machine, % busy over the window (other work included)."""
     cpus: list[int] | None = None
     """The CPUs the system under test was allowed to run on, read from it (None: not known)."""
+    underruns_over_10ms: dict[str, int] | None = None
+    """The gateway's own count of carrier underruns over 10 ms in the window, by cause (``gateway``: the
+    audio waited in the gateway; ``upstream``: it came late from the simulator), from its ``/metrics``;
+    None for the floor."""
     notes: list[str] = field(default_factory=list)
 
     @property

@@ -36,6 +36,21 @@ def _f(value: float, digits: int = 1) -> str:
     return "–" if math.isnan(value) else f"{value:.{digits}f}"
 
 
+def _underrun_cells(run: RunResult) -> str:
+    counts = run.underruns_over_10ms
+    return "–" if counts is None else f"{counts.get('gateway', 0)} / {counts.get('upstream', 0)}"
+
+
+def _underruns(run: RunResult) -> str:
+    """What the gateway's own clock says of those gaps (for the targets' table)."""
+    counts = run.underruns_over_10ms
+    if counts is None:
+        return ""
+    return (
+        f"; the gateway's clock: {counts.get('gateway', 0)} sent late, {counts.get('upstream', 0)} came late"
+    )
+
+
 def largest_holding(results: Sequence[RunResult], loop: str, limit_ms: float) -> int | None:
     """The most concurrent transcoded calls whose p99 stayed within ``limit_ms`` both ways (and every
     smaller step too); inbound, the frames with sound (see :attr:`RunResult.worst_p99_ms`)."""
@@ -90,7 +105,7 @@ def target_checks(results: Sequence[RunResult], targets: Targets) -> list[tuple[
             ),
             (
                 f"no playout gap > {targets.max_gap_ms:g} ms ({at})",
-                f"{run.gaps_over_10ms} gaps over, longest {_f(run.gaps.max)} ms",
+                f"{run.gaps_over_10ms} gaps over, longest {_f(run.gaps.max)} ms{_underruns(run)}",
                 run.gaps_over_10ms == 0,
             ),
             (
@@ -192,9 +207,10 @@ def render_markdown(
         "| system | loop | calls (up) | inbound p50 / p99 / max ms | inbound, frames with sound: p50 / p99 ms "
         "| outbound p50 / p99 / max ms "
         "| lost in / out | late in / out | reordered | playout gaps > 10 ms (longest ms) "
+        "| underruns > 10 ms by the gateway's clock: sent late / came late "
         "| first audio p50 / p99 ms | response p50 / p99 ms | talk-over p50 / p99 ms (barge-ins) "
         "| tool calls | CPU ms per call-s | CPU % | MiB per call | load generator CPU % (callers / simulator) | machine busy % |",
-        "|" + "---|" * 19,
+        "|" + "---|" * 20,
     ]
     for r in sorted(
         results, key=lambda r: (r.loop, r.calls, list(MODES).index(r.mode) if r.mode in MODES else 9)
@@ -207,6 +223,7 @@ def render_markdown(
             f"| {r.inbound_lost} / {r.outbound_lost} | {r.inbound_late} / {r.outbound_late} "
             f"| {'–' if r.inbound_reordered is None else r.inbound_reordered} "
             f"| {r.gaps_over_10ms} ({_f(r.gaps.max)}) "
+            f"| {_underrun_cells(r)} "
             f"| {_f(r.first_audio.p50, 0)} / {_f(r.first_audio.p99, 0)} "
             f"| {_f(r.response.p50, 0)} / {_f(r.response.p99, 0)} "
             f"| {_f(r.talk_over.p50, 0)} / {_f(r.talk_over.p99, 0)} ({r.barge_ins}) "
@@ -253,6 +270,12 @@ def render_markdown(
         "- **playout gap**: the carrier's buffer ran dry in the middle of a reply; how long from the tick "
         "(at the time it was due) until more audio came (the carrier plays a frame per 20 ms tick, so a "
         "real gap is heard as at least 20 ms). Audio that had arrived before the tick was due is no gap.",
+        "- **underruns by the gateway's clock**: the gateway's own count "
+        "(`rtvoice_outbound_underrun_seconds` in its `/metrics`, over 10 ms, in the window) of the times its "
+        "pacer estimated the carrier ran dry mid-reply: *sent late* when the audio was waiting in the "
+        "gateway (its event loop woke late: the gateway's fault), *came late* when the agent's audio came "
+        "from the simulator after the carrier ran dry. Playout gaps the carrier saw that neither count "
+        "happened on the way to the carrier or in it: the gateway sent the audio in time.",
         "- **first audio**: the stream's start → the first agent media frame (the greeting).",
         "- **response**: the caller's last frame → the first agent media frame; mostly the turn "
         "detector's 600 ms of silence and the simulated model's 450 ms.",

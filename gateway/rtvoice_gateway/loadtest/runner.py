@@ -26,11 +26,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, cast
 
+import httpx2
+from prometheus_client.parser import text_string_to_metric_families
+
 from rtvoice_gateway.heap import collector_paused
 from rtvoice_gateway.loadtest.analysis import MODES, CallData, Process, RunResult, SessionData, analyse
 from rtvoice_gateway.loadtest.caller import CallerScript, TimedCall, converse
 from rtvoice_gateway.loadtest.report import Targets, plot, render_markdown
 from rtvoice_gateway.loadtest.stats import Reply
+from rtvoice_gateway.metrics import UNDERRUN_CAUSES
 
 __all__ = ["LoadOptions", "LoadTestError", "run_loadtest"]
 
@@ -210,6 +214,26 @@ async def _one_call(
         await runner
 
 
+async def underruns_over_10ms(url: str) -> dict[str, int]:
+    """The gateway's ``rtvoice_outbound_underrun_seconds`` observations over 10 ms so far, by cause (its
+    ``/metrics``; one scrape in the run, outside the measured CPU window's hot path)."""
+    async with httpx2.AsyncClient(timeout=10) as client:
+        response = await client.get(f"{url}/metrics")
+        response.raise_for_status()
+    counts = dict.fromkeys(UNDERRUN_CAUSES, 0.0)
+    for family in text_string_to_metric_families(response.text):
+        if family.name != "rtvoice_outbound_underrun_seconds":
+            continue
+        for sample in family.samples:
+            cause = sample.labels.get("cause", "")
+            if cause in counts and sample.name.endswith("_bucket"):
+                if sample.labels.get("le") == "+Inf":
+                    counts[cause] += sample.value
+                elif sample.labels.get("le") == "0.01":
+                    counts[cause] -= sample.value
+    return {cause: round(value) for cause, value in counts.items()}
+
+
 async def _run(
     mode: str,
     loop: str,
@@ -277,12 +301,14 @@ async def _run(
                 while progress.up + len(failures) < n and time.monotonic() < ramp_deadline:  # noqa: ASYNC110
                     await asyncio.sleep(0.1)
                 await asyncio.sleep(WARMUP_S)
+                underruns0 = await underruns_over_10ms(url) if mode != "floor" else None
                 cpu0, t0 = cpu_seconds(pid), time.monotonic()
                 driver0, sim0, box0 = time.process_time(), cpu_seconds(sim_pid), machine_ticks()
                 await asyncio.sleep(options.seconds)
                 cpu1, t1 = cpu_seconds(pid), time.monotonic()
                 driver1, sim1, box1 = time.process_time(), cpu_seconds(sim_pid), machine_ticks()
                 rss_loaded = rss_mib(pid)
+                underruns1 = await underruns_over_10ms(url) if mode != "floor" else None
                 await asyncio.sleep(TAIL_S)
                 stop.set()
         progress.pid = None
@@ -330,6 +356,8 @@ async def _run(
         process=Process(cpu1 - cpu0, t1 - t0, rss_idle, rss_loaded, driver1 - driver0, sim1 - sim0),
     )
     result.cpus = cpus
+    if underruns0 is not None and underruns1 is not None:
+        result.underruns_over_10ms = {cause: underruns1[cause] - underruns0[cause] for cause in underruns1}
     if raw["syntheses_during_run"]:
         result.notes.append(f"the simulator synthesised {raw['syntheses_during_run']} replies during the run")
     busy, total = box1[0] - box0[0], box1[1] - box0[1]

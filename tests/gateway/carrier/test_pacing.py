@@ -206,6 +206,47 @@ def test_releases_awaiting_an_echo_are_bounded() -> None:
     assert pacer.unplayed_ms(20.98) == pytest.approx(140)
 
 
+def test_a_release_after_the_carrier_ran_dry_is_late_by_the_dry_time() -> None:
+    pacer = OutboundPacer(160, release_ms=60)
+    pacer.push(bytes(FRAME * 50), 0.0)
+    first = pacer.poll(0.0)
+    assert (len(first.frames), first.late_ms) == (8, 0.0)  # a reply's first audio is never late
+    assert first.wake_at == pytest.approx(0.06)
+    on_time = pacer.poll(0.06)
+    assert (len(on_time.frames), on_time.late_ms) == (3, 0.0)
+    # The shell oversleeps: the carrier ran dry at 0.22 s with frames waiting here since before.
+    late = pacer.poll(0.5)
+    assert len(late.frames) == 8
+    assert late.late_ms == pytest.approx(280.0)
+    assert pacer.poll(late.wake_at or 0.0).late_ms == 0.0  # back on time
+
+
+def test_audio_that_comes_after_the_carrier_ran_dry_mid_reply_starved_it() -> None:
+    pacer = OutboundPacer(160)
+    assert pacer.push(bytes(FRAME * 5), 0.0) == 0.0  # a reply's first audio
+    assert len(pacer.poll(0.0).frames) == 5  # the carrier plays until 0.1 s
+    assert pacer.push(bytes(FRAME * 2), 0.05) == 0.0  # in time
+    assert pacer.poll(0.05).late_ms == 0.0
+    assert pacer.push(bytes(FRAME * 2), 0.3) == pytest.approx(160.0)  # dry since 0.14 s: starved
+    assert pacer.push(bytes(FRAME), 0.31) == 0.0  # the same dry spell, counted once
+    assert pacer.poll(0.31).late_ms == 0.0  # not the shell's fault
+    assert pacer.push(bytes(FRAME), 2.0) == pytest.approx(1630.0)  # dry since 0.37 s, counted once more
+    pacer.poll(2.0)
+    pacer.end_of_audio()
+    assert pacer.push(bytes(FRAME), 9.0) == 0.0  # the next reply's first audio: the carrier was idle
+    assert (
+        pacer.push(
+            bytes(FRAME),
+            9.5,
+        )
+        == 0.0
+    )  # waiting frames: the shell, not the audio, is late
+    assert pacer.poll(9.5).late_ms == 0.0  # they came after the carrier was idle: not late either
+    assert pacer.push(bytes(FRAME)) == 0.0  # without now, nothing is told
+    pacer.clear(10.0)
+    assert pacer.push(bytes(FRAME), 20.0) == 0.0  # after a clear: a new reply
+
+
 def test_clear_drops_everything_unsent_and_reports_the_position() -> None:
     pacer = OutboundPacer(160)
     pacer.push(b"\x01" * (FRAME * 20 + 50))
@@ -251,18 +292,23 @@ def run(
     pushes: list[tuple[float, int]],
     wake_delays: list[float],
     clear_at: float | None = None,
-) -> None:
-    """Drive ``pacer`` like a shell: poll at each push and at each wake-up (late by a wake delay)."""
+) -> list[float]:
+    """Drive ``pacer`` like a shell: poll at each push and at each wake-up (late by a wake delay).
+
+    Returns:
+        The ``late_ms`` of every release that sent frames.
+    """
     events: list[tuple[float, int, str, int]] = [(at, i, "push", n) for i, (at, n) in enumerate(pushes)]
     if clear_at is not None:
         events.append((clear_at, -1, "clear", 0))
     heapq.heapify(events)
     counter, delays = len(pushes), itertools.cycle(wake_delays)
     cleared = False
+    lates: list[float] = []
     while events:
         now, _, kind, value = heapq.heappop(events)
         if kind == "push":
-            pacer.push(bytes([2 if cleared else 1]) * value)
+            pacer.push(bytes([2 if cleared else 1]) * value, now)
             pacer.end_of_audio()
         elif kind == "echo":
             pacer.receive_played(value, now)
@@ -277,11 +323,13 @@ def run(
             if cleared:
                 assert frame[0] == 2, "old audio sent after a clear"
         if release.frames:  # one mark per release, echoed when its last frame has played
+            lates.append(release.late_ms)
             counter += 1
             heapq.heappush(events, (played_at + carrier.delay, counter, "echo", pacer.sent_ms))
         if release.wake_at is not None:
             counter += 1
             heapq.heappush(events, (max(release.wake_at, now) + next(delays), counter, "wake", 0))
+    return lates
 
 
 # (lead_ms, release_ms): a step of one frame up to the lead less one frame
@@ -318,8 +366,26 @@ def test_late_wake_ups_within_the_lead_leave_no_gap(
     lead_ms, release_ms = pacing
     slack = (lead_ms - release_ms) / 1000
     pacer, carrier = OutboundPacer(lead_ms, release_ms=release_ms), Carrier(delay)
-    run(pacer, carrier, [(0.0, size)], [fraction * slack * 0.99 for fraction in fractions])
+    lates = run(pacer, carrier, [(0.0, size)], [fraction * slack * 0.99 for fraction in fractions])
     assert max(carrier.gaps, default=0.0) <= EPS
+    assert lates == [0.0] * len(lates)
+
+
+@settings(deadline=None, max_examples=200)
+@given(
+    paced, st.floats(0, 0.1), st.integers(FRAME * 10, FRAME * 200), st.lists(st.floats(0, 0.5), max_size=5)
+)
+def test_late_releases_account_for_every_gap_in_a_reply(
+    pacing: tuple[int, int], delay: float, size: int, wake_delays: list[float]
+) -> None:
+    # Whatever the wake-up delays, each gap the carrier plays inside one reply is a release the pacer
+    # reports as late, by as much (the network's delay is constant: the clock needs no correction).
+    lead_ms, release_ms = pacing
+    pacer, carrier = OutboundPacer(lead_ms, release_ms=release_ms), Carrier(delay)
+    lates = run(pacer, carrier, [(0.0, size)], wake_delays or [0.0])
+    assert [round(late, 6) for late in lates if late] == [
+        round(gap * 1000, 6) for gap in carrier.gaps if gap > EPS
+    ]
 
 
 @settings(deadline=None, max_examples=200)

@@ -10,7 +10,7 @@ import pytest
 
 from rtvoice.testing import Faults
 from support.faults import fault_row, heard_apology, phone_agent
-from support.gateway import sounding
+from support.gateway import sounding, wait_until
 
 # Server events of the faulty session: 1 session.created, 2 session.updated, then the greeting's
 # response.created, output item, content part, and 100 ms audio deltas: event 12 is inside its audio.
@@ -98,3 +98,30 @@ async def test_session_cap_reached(tmp_path: Path) -> None:
         assert summary.result is not None and summary.result.stop_reason == "upstream_closed"
         assert summary.result.error is not None and summary.result.error.code == "1001"
         assert heard_apology(call)
+
+
+async def test_a_short_upstream_stall_mid_response_is_counted_as_an_upstream_underrun(tmp_path: Path) -> None:
+    """The server pauses for 1 s in the middle of the greeting, less than the watchdog's timeout: the
+    carrier runs out of agent audio, the greeting goes on when the server does, and the gateway counts the
+    gap as the upstream's (``rtvoice_outbound_underrun_seconds{cause="upstream"}``), as long as the caller
+    heard it (on the carrier's clock: the simulated carrier runs at ``SPEED``)."""
+    faults = Faults(stall_at_event=MID_GREETING, stall_seconds=1.0)
+    async with fault_row(tmp_path, faults=faults) as row:
+        await row.healthy()
+        call = await row.faulty()
+        await wait_until(lambda: len(list(call.heard_spans(min_gap_ms=1000))) == 2, 15, "the greeting's rest")
+        (_, gap_from), (gap_to, _) = call.heard_spans(min_gap_ms=1000)
+        registry = row.live.gateway.metrics.registry
+
+        def upstream(name: str, **labels: str) -> float:
+            value = registry.get_sample_value(
+                f"rtvoice_outbound_underrun_seconds_{name}", {"cause": "upstream", **labels}
+            )
+            return value or 0.0
+
+        # One gap of more than 2.5 s (1 s of wall time at SPEED 4, less what the carrier held): the stall.
+        assert upstream("count") - upstream("bucket", le="2.5") == 1
+        heard_gap_s = (gap_to - gap_from) / 1000
+        assert heard_gap_s > 2.5
+        assert upstream("sum") == pytest.approx(heard_gap_s, abs=0.25)  # (plus a few tiny ones, if any)
+        await row.hang_up("faulty")

@@ -196,6 +196,16 @@ def test_the_report_names_its_command_every_run_and_the_plots() -> None:
     assert "0.200 MiB per call" in text  # the memory slope
 
 
+def test_the_report_gives_the_gateways_own_underrun_counts_beside_the_carriers_gaps() -> None:
+    gateway, floor = result("transcode", 100), result("floor", 100)
+    gateway.underruns_over_10ms = {"gateway": 2, "upstream": 7}
+    text = render_markdown([gateway, floor], command="c", machine="m", seconds=20, stopped_early=None)
+    assert "; the gateway's clock: 2 sent late, 7 came late |" in text  # the targets' gap row
+    assert "| 2 / 7 |" in text  # the gateway's row of every run
+    assert text.count("| – |") >= 1  # the floor's: none
+    assert "underruns by the gateway's clock" in text  # how to read it
+
+
 def test_the_report_says_how_the_gateway_batched_silence() -> None:
     runs = [result("transcode", 10), result("floor", 10)]
 

@@ -42,6 +42,10 @@ def test_a_short_real_run_writes_a_sane_report_and_plots(
     )  # nothing the carrier would refuse (the floor sends partial frames)
     assert runs["floor"]["inbound_reordered"] == 0  # μ-law upstream: each frame's index is read back
     assert runs["transcode"]["inbound_reordered"] is None
+    # The gateway's own underrun counts came from its /metrics (a count each, whatever it is); the floor
+    # has none.
+    assert set(runs["transcode"]["underruns_over_10ms"]) == {"gateway", "upstream"}
+    assert runs["floor"]["underruns_over_10ms"] is None
 
 
 @pytest.mark.slow

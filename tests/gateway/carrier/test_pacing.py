@@ -195,15 +195,32 @@ def test_an_echo_before_anything_was_sent_or_after_a_clear_is_ignored() -> None:
 
 
 def test_releases_awaiting_an_echo_are_bounded() -> None:
-    pacer = OutboundPacer(40)
+    pacer = OutboundPacer(200)
     pacer.push(bytes(FRAME * 1100))
-    for k in range(1050):  # 40 ms at 0.0, then one frame every 20 ms: release k ends at 0.02 k + 0.04
+    for k in range(1050):  # 200 ms at 0.0, then one frame every 20 ms: release k ends at 0.02 k + 0.2
         pacer.poll(k * 0.02)
-    pacer.receive_played(1020, now=1.02)  # release 49 was forgotten (1000 are kept): no baseline of 0
-    pacer.receive_played(1040, now=1.54)  # release 50, 500 ms late: the baseline
-    assert pacer.unplayed_ms(20.98) == pytest.approx(40)
-    pacer.receive_played(1060, now=1.66)  # release 51, 600 ms late: 100 ms beyond the baseline
-    assert pacer.unplayed_ms(20.98) == pytest.approx(140)
+    pacer.receive_played(1180, now=1.18)  # release 49 was forgotten (1000 are kept): no baseline of 0
+    pacer.receive_played(1200, now=1.70)  # release 50, 500 ms late: the baseline
+    assert pacer.unplayed_ms(20.98) == pytest.approx(200)
+    pacer.receive_played(1220, now=1.82)  # release 51, 600 ms late: 100 ms beyond the baseline
+    assert pacer.unplayed_ms(20.98) == pytest.approx(300)
+
+
+def test_a_shift_is_capped_so_a_late_echo_cannot_starve_the_carrier() -> None:
+    # lead 160, release 60: the clock moves at most 60 ms later, so a release still finds 40 ms queued at
+    # a carrier that played on time (its echo was late on the way back).
+    pacer = OutboundPacer(160, release_ms=60)
+    pacer.push(bytes(FRAME * 100))
+    assert [len(pacer.poll(t).frames) for t in (0.0, 0.06, 0.12, 0.18)] == [8, 3, 3, 3]  # ends at 0.34
+    pacer.receive_played(160, now=0.17)  # 10 ms late: the baseline
+    pacer.receive_played(220, now=0.33)  # 110 ms late: 100 beyond the baseline, trusted up to 60
+    assert pacer.unplayed_ms(0.33) == pytest.approx(70)  # 10 by the plain clock, 110 with the whole lag
+    small = OutboundPacer(40)  # lead 40, release 20: no room for a shift at all
+    small.push(bytes(FRAME * 6))
+    assert [len(small.poll(t).frames) for t in (0.0, 0.04, 0.06)] == [2, 2, 1]  # ends at 0.10
+    small.receive_played(40, now=0.04)  # on time: the baseline
+    small.receive_played(80, now=0.09)  # 10 ms late
+    assert small.unplayed_ms(0.09) == pytest.approx(10)  # the plain clock's (20 with the lag)
 
 
 def test_a_release_after_the_carrier_ran_dry_is_late_by_the_dry_time() -> None:
@@ -383,7 +400,7 @@ def test_late_releases_account_for_every_gap_in_a_reply(
     lead_ms, release_ms = pacing
     pacer, carrier = OutboundPacer(lead_ms, release_ms=release_ms), Carrier(delay)
     lates = run(pacer, carrier, [(0.0, size)], wake_delays or [0.0])
-    assert [round(late, 6) for late in lates if late] == [
+    assert [round(late, 6) for late in lates if late > EPS * 1000] == [
         round(gap * 1000, 6) for gap in carrier.gaps if gap > EPS
     ]
 

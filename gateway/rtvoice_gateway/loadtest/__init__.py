@@ -17,6 +17,9 @@ from pathlib import Path
 
 __all__ = ["add_parser", "run"]
 
+#: The most runs of each system per step (--repeat).
+MAX_REPEAT = 10
+
 
 def _counts(text: str) -> tuple[int, ...]:
     try:
@@ -88,6 +91,14 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--keep-going", action="store_true", help="run every step, even after a p99 broke --limit-ms"
     )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="K",
+        help="run every system K times per step and loop, interleaved; the CPU ratio to the floor is the "
+        "median of the pairs (default: 1)",
+    )
     parser.add_argument("--no-recording", action="store_true", help="do not record calls in the gateway")
     parser.add_argument(
         "--input-batch-ms",
@@ -122,6 +133,12 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    if not 1 <= args.repeat <= MAX_REPEAT:
+        print(
+            f"rtvoice-gateway loadtest: --repeat must be 1 to {MAX_REPEAT}, not {args.repeat}",
+            file=sys.stderr,
+        )
+        return 2
     if args.out.exists() and not args.out.is_dir():
         print(f"rtvoice-gateway loadtest: --out {args.out} is not a folder", file=sys.stderr)
         return 2
@@ -153,6 +170,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         recording=not args.no_recording,
         input_batch_ms=args.input_batch_ms,
         keep_going=args.keep_going,
+        repeat=args.repeat,
         pin=args.pin,
     )
 

@@ -109,6 +109,8 @@ class RunResult:
     """Every CPU of the machine, % busy over the window (other work included)."""
     cpus: list[int] | None = None
     """The CPUs the system under test was allowed to run on, read from it (None: not known)."""
+    repeat: int = 1
+    """Which run of its system, loop and step this is (``--repeat``: the runs of a step are interleaved)."""
     underruns_over_10ms: dict[str, int] | None = None
     """The gateway's own count of carrier underruns over 10 ms in the window, by cause (``gateway``: the
     audio waited in the gateway; ``upstream``: it came late from the simulator), from its ``/metrics``;

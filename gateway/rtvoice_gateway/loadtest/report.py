@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,83 +42,126 @@ def _underrun_cells(run: RunResult) -> str:
     return "–" if counts is None else f"{counts.get('gateway', 0)} / {counts.get('upstream', 0)}"
 
 
-def _underruns(run: RunResult) -> str:
+def _underruns(runs: Sequence[RunResult]) -> str:
     """What the gateway's own clock says of those gaps (for the targets' table)."""
-    counts = run.underruns_over_10ms
-    if counts is None:
+    counts = [r.underruns_over_10ms for r in runs if r.underruns_over_10ms is not None]
+    if not counts:
         return ""
-    return (
-        f"; the gateway's clock: {counts.get('gateway', 0)} sent late, {counts.get('upstream', 0)} came late"
-    )
+    late = sum(c.get("gateway", 0) for c in counts)
+    came_late = sum(c.get("upstream", 0) for c in counts)
+    return f"; the gateway's clock: {late} sent late, {came_late} came late"
 
 
 def largest_holding(results: Sequence[RunResult], loop: str, limit_ms: float) -> int | None:
-    """The most concurrent transcoded calls whose p99 stayed within ``limit_ms`` both ways (and every
-    smaller step too); inbound, the frames with sound (see :attr:`RunResult.worst_p99_ms`)."""
+    """The most concurrent transcoded calls whose p99 stayed within ``limit_ms`` both ways in every run of
+    the step (and of every smaller step too); inbound, the frames with sound (see
+    :attr:`RunResult.worst_p99_ms`)."""
     best = None
-    for run in sorted(
-        (r for r in results if r.mode == "transcode" and r.loop == loop), key=lambda r: r.calls
-    ):
-        if run.worst_p99_ms > limit_ms or run.calls_up < run.calls:
+    runs = [r for r in results if r.mode == "transcode" and r.loop == loop]
+    for calls in sorted({r.calls for r in runs}):
+        if any(r.worst_p99_ms > limit_ms or r.calls_up < r.calls for r in runs if r.calls == calls):
             break
-        best = run.calls
+        best = calls
     return best
 
 
 def _floor_of(results: Sequence[RunResult], run: RunResult) -> RunResult | None:
+    """The floor run made beside ``run``: same loop, step and repeat."""
     return next(
-        (r for r in results if r.mode == "floor" and r.loop == run.loop and r.calls == run.calls), None
+        (
+            r
+            for r in results
+            if r.mode == "floor" and r.loop == run.loop and r.calls == run.calls and r.repeat == run.repeat
+        ),
+        None,
+    )
+
+
+def _worst(values: Sequence[float], digits: int = 2) -> tuple[str, float]:
+    """The worst (largest) of the runs' values, as text with the median beside it when there are several."""
+    known = [v for v in values if not math.isnan(v)]
+    if len(known) < len(values) or not known:
+        return "–", math.nan
+    worst = max(known)
+    if len(known) == 1:
+        return _f(worst, digits), worst
+    return (
+        f"{_f(worst, digits)} (worst of {len(known)} runs; median {_f(statistics.median(known), digits)})",
+        worst,
     )
 
 
 def target_checks(results: Sequence[RunResult], targets: Targets) -> list[tuple[str, str, bool | None]]:
-    """(target, measured, met) for each loop's transcoding run at the target's calls (or the largest
-    step, marked as such). ``met`` is None when it cannot be told."""
+    """(target, measured, met) for each loop's transcoding runs at the target's calls (or the largest
+    step, marked as such). With several runs of a step (``--repeat``), latency and memory are the worst
+    run's, losses and gaps add up, and the CPU ratio is the median of the ratios of the runs made side by
+    side with the floor's. ``met`` is None when it cannot be told."""
     rows: list[tuple[str, str, bool | None]] = []
     for loop in sorted({r.loop for r in results}):
         runs = sorted((r for r in results if r.mode == "transcode" and r.loop == loop), key=lambda r: r.calls)
         if not runs:
             continue
-        run = next((r for r in runs if r.calls == targets.calls), runs[-1])
-        at = f"{run.calls} calls, {loop}" + ("" if run.calls == targets.calls else " (largest step run)")
-        floor = _floor_of(results, run)
-        ratio = run.cpu_ms_per_call_s / floor.cpu_ms_per_call_s if floor else math.nan
+        calls = targets.calls if any(r.calls == targets.calls for r in runs) else runs[-1].calls
+        step = sorted((r for r in runs if r.calls == calls), key=lambda r: r.repeat)
+        at = f"{calls} calls, {loop}" + ("" if calls == targets.calls else " (largest step run)")
+        inbound, inbound_worst = _worst([r.inbound.p99 for r in step])
+        sound, sound_worst = _worst([r.inbound_sound.p99 for r in step])
+        outbound, outbound_worst = _worst([r.outbound.p99 for r in step])
+        memory, memory_worst = _worst([r.mib_per_call for r in step], 3)
+        lost_in, lost_out = sum(r.inbound_lost for r in step), sum(r.outbound_lost for r in step)
+        gaps = sum(r.gaps_over_10ms for r in step)
+        longest = max((r.gaps.max for r in step if not math.isnan(r.gaps.max)), default=math.nan)
+        pairs = [(r, _floor_of(results, r)) for r in step]
+        ratios = [r.cpu_ms_per_call_s / f.cpu_ms_per_call_s for r, f in pairs if f is not None]
+        ratio = statistics.median(ratios) if ratios else math.nan
+        if len(ratios) > 1:
+            cpu = (
+                f"{_f(ratio, 2)}× (median of {len(ratios)} pairs run side by side: "
+                + ", ".join(
+                    f"{_f(r.cpu_ms_per_call_s / f.cpu_ms_per_call_s, 2)}× "
+                    f"({_f(r.cpu_ms_per_call_s, 2)} vs {_f(f.cpu_ms_per_call_s, 2)})"
+                    for r, f in pairs
+                    if f is not None
+                )
+                + " ms per call-second)"
+            )
+        else:
+            floor = pairs[0][1]
+            cpu = (
+                f"{_f(ratio, 2)}× ({_f(step[0].cpu_ms_per_call_s, 2)} vs "
+                f"{_f(floor.cpu_ms_per_call_s, 2) if floor else '–'} ms per call-second)"
+            )
         rows += [
             (
                 f"inbound added latency p99 ≤ {targets.p99_ms:g} ms ({at})",
-                f"{_f(run.inbound.p99, 2)} ms",
-                None if math.isnan(run.inbound.p99) else run.inbound.p99 <= targets.p99_ms,
+                f"{inbound} ms",
+                None if math.isnan(inbound_worst) else inbound_worst <= targets.p99_ms,
             ),
             (
                 f"inbound added latency p99 ≤ {targets.p99_ms:g} ms, frames with sound ({at})",
-                f"{_f(run.inbound_sound.p99, 2)} ms",
-                None if math.isnan(run.inbound_sound.p99) else run.inbound_sound.p99 <= targets.p99_ms,
+                f"{sound} ms",
+                None if math.isnan(sound_worst) else sound_worst <= targets.p99_ms,
             ),
             (
                 f"outbound added latency p99 ≤ {targets.p99_ms:g} ms ({at})",
-                f"{_f(run.outbound.p99, 2)} ms",
-                None if math.isnan(run.outbound.p99) else run.outbound.p99 <= targets.p99_ms,
+                f"{outbound} ms",
+                None if math.isnan(outbound_worst) else outbound_worst <= targets.p99_ms,
             ),
-            (
-                f"0 frames lost ({at})",
-                f"{run.inbound_lost} in, {run.outbound_lost} out",
-                run.inbound_lost == 0 and run.outbound_lost == 0,
-            ),
+            (f"0 frames lost ({at})", f"{lost_in} in, {lost_out} out", lost_in == 0 and lost_out == 0),
             (
                 f"no playout gap > {targets.max_gap_ms:g} ms ({at})",
-                f"{run.gaps_over_10ms} gaps over, longest {_f(run.gaps.max)} ms{_underruns(run)}",
-                run.gaps_over_10ms == 0,
+                f"{gaps} gaps over, longest {_f(longest)} ms{_underruns(step)}",
+                gaps == 0,
             ),
             (
                 f"CPU ≤ {targets.cpu_vs_floor:g}× the floor ({at})",
-                f"{_f(ratio, 2)}× ({_f(run.cpu_ms_per_call_s, 2)} vs "
-                f"{_f(floor.cpu_ms_per_call_s, 2) if floor else '–'} ms per call-second)",
+                cpu,
                 None if math.isnan(ratio) else ratio <= targets.cpu_vs_floor,
             ),
             (
                 f"memory ≤ {targets.mib_per_call:g} MiB per call ({at})",
-                f"{_f(run.mib_per_call, 3)} MiB",
-                None if math.isnan(run.mib_per_call) else run.mib_per_call <= targets.mib_per_call,
+                f"{memory} MiB",
+                None if math.isnan(memory_worst) else memory_worst <= targets.mib_per_call,
             ),
         ]
         slope = cpu_per_call_slope(runs)
@@ -212,11 +256,13 @@ def render_markdown(
         "| tool calls | CPU ms per call-s | CPU % | MiB per call | load generator CPU % (callers / simulator) | machine busy % |",
         "|" + "---|" * 20,
     ]
+    repeated = any(r.repeat > 1 for r in results)
     for r in sorted(
-        results, key=lambda r: (r.loop, r.calls, list(MODES).index(r.mode) if r.mode in MODES else 9)
+        results,
+        key=lambda r: (r.loop, r.calls, r.repeat, list(MODES).index(r.mode) if r.mode in MODES else 9),
     ):
         out.append(
-            f"| {r.label} | {r.loop} | {r.calls} ({r.calls_up}) "
+            f"| {r.label}{f', run {r.repeat}' if repeated else ''} | {r.loop} | {r.calls} ({r.calls_up}) "
             f"| {_f(r.inbound.p50, 2)} / {_f(r.inbound.p99, 2)} / {_f(r.inbound.max, 1)} "
             f"| {_f(r.inbound_sound.p50, 2)} / {_f(r.inbound_sound.p99, 2)} "
             f"| {_f(r.outbound.p50, 2)} / {_f(r.outbound.p99, 2)} / {_f(r.outbound.max, 1)} "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import math
 import os
@@ -66,6 +67,10 @@ class LoadOptions:
     input_batch_ms: float | None = None
     """The gateway's ``input_batch_ms`` for every call (None: the agent's default)."""
     keep_going: bool = False
+    repeat: int = 1
+    """Runs of each system per step and loop, interleaved (system by system, then again): the CPU ratio to
+    the floor is then the median of the pairs run side by side, and a slower or faster spell of a shared
+    machine moves one pair, not the figure."""
     pin: bool = False
     """Run the system under test on the first CPU this process may use, the load generators on the rest."""
 
@@ -423,14 +428,16 @@ async def _ramp(
         with tempfile.TemporaryDirectory(prefix="rtvoice-loadtest-") as folder:
             for number, n in enumerate(options.calls, 1):
                 for loop in options.loops:
-                    for mode in options.modes:
+                    for repeat, mode in itertools.product(range(1, options.repeat + 1), options.modes):
                         progress.label = (
                             f"step {number}/{len(options.calls)} ({n} calls) {MODES[mode]}, {loop}"
+                            + (f", run {repeat}/{options.repeat}" if options.repeat > 1 else "")
                         )
                         results.append(
                             await _run(mode, loop, n, options, script, Path(folder), progress, under_test)
                         )
                         last = results[-1]
+                        last.repeat = repeat
                         write(
                             f"{progress.label}: inbound p99 {last.inbound.p99:.2f} ms, outbound p99 "
                             f"{last.outbound.p99:.2f} ms, CPU {last.cpu_ms_per_call_s:.2f} ms per call-s"

@@ -19,16 +19,23 @@ def test_a_short_real_run_writes_a_sane_report_and_plots(
 ) -> None:
     pytest.importorskip("matplotlib")
     out = tmp_path / "report"
-    argv = ["loadtest", "--calls", "2", "--seconds", "2", "--systems", "transcode,floor", "--out", str(out)]
+    argv = [
+        "loadtest", "--calls", "2", "--seconds", "2", "--systems", "transcode,floor", "--repeat", "2", "--out", str(out)
+    ]  # fmt: skip
     assert main(argv) == 0
     captured = capsys.readouterr()
     assert "calls up 2/2" in captured.err  # the progress line
     text = (out / "report.md").read_text(encoding="utf-8")
-    assert "`rtvoice-gateway loadtest --calls 2 --seconds 2 --systems transcode,floor" in text
+    assert "`rtvoice-gateway loadtest --calls 2 --seconds 2 --systems transcode,floor --repeat 2" in text
     for name in ("latency.png", "cpu.png"):
         assert (out / name).read_bytes()[:4] == b"\x89PNG"
-    runs = {run["mode"]: run for run in json.loads((out / "results.json").read_text())}
-    assert set(runs) == {"transcode", "floor"}
+    every = json.loads((out / "results.json").read_text())
+    # --repeat 2: each system twice, interleaved (transcode, floor, transcode, floor)
+    assert [(run["mode"], run["repeat"]) for run in every] == [
+        ("transcode", 1), ("floor", 1), ("transcode", 2), ("floor", 2)
+    ]  # fmt: skip
+    assert "median of 2 pairs run side by side" in text
+    runs = {run["mode"]: run for run in every if run["repeat"] == 2}
     for run in runs.values():
         assert run["calls_up"] == 2
         assert run["inbound_lost"] == 0 and run["outbound_lost"] == 0
@@ -101,6 +108,14 @@ def test_bad_options_are_refused_by_the_parser(
     assert exited.value.code == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("value", ["0", "11"])
+def test_a_bad_repeat_is_one_line(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["loadtest", "--repeat", value]) == 2
+    assert (
+        capsys.readouterr().err.strip() == f"rtvoice-gateway loadtest: --repeat must be 1 to 10, not {value}"
+    )
 
 
 def test_bad_seconds_and_out_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

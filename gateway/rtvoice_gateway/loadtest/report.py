@@ -6,9 +6,10 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -333,6 +334,18 @@ def render_markdown(
     return "\n".join(out) + "\n"
 
 
+def _quantile(direction: str, quantile: str, run: RunResult) -> float:
+    return float(getattr(getattr(run, direction), quantile))
+
+
+def _cpu_ms(run: RunResult) -> float:
+    return run.cpu_ms_per_call_s
+
+
+def _cpu_percent(run: RunResult) -> float:
+    return run.cpu_percent
+
+
 def plot(results: Sequence[RunResult], folder: Path) -> list[Path]:
     """Write ``latency.png`` and ``cpu.png`` into ``folder``; returns their paths."""
     from matplotlib.figure import (
@@ -344,16 +357,30 @@ def plot(results: Sequence[RunResult], folder: Path) -> list[Path]:
     def line(mode: str, loop: str) -> list[RunResult]:
         return sorted((r for r in results if r.mode == mode and r.loop == loop), key=lambda r: r.calls)
 
+    def median_line(
+        runs: list[RunResult], value: Callable[[RunResult], float]
+    ) -> tuple[list[int], list[float]]:
+        """Each step's median over its runs (``--repeat``), for the line; the runs themselves are dots."""
+        steps = sorted({r.calls for r in runs})
+        return steps, [statistics.median(value(r) for r in runs if r.calls == n) for n in steps]
+
     paths = []
     fig = Figure(figsize=(12, 6.5), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)
     for ax, direction in zip(axes, ("inbound", "outbound"), strict=True):
         for mode, loop in series:
             runs = line(mode, loop)
-            x = [r.calls for r in runs]
-            p99 = [getattr(r, direction).p99 for r in runs]
-            p50 = [getattr(r, direction).p50 for r in runs]
+            x, p99 = median_line(runs, functools.partial(_quantile, direction, "p99"))
+            _, p50 = median_line(runs, functools.partial(_quantile, direction, "p50"))
             (drawn,) = ax.plot(x, p99, marker="o", label=f"{MODES[mode]} ({loop}) p99")
+            if len(runs) > len(x):  # several runs of a step: each one a dot around the median
+                ax.scatter(
+                    [r.calls for r in runs],
+                    [getattr(r, direction).p99 for r in runs],
+                    s=9,
+                    color=drawn.get_color(),
+                    alpha=0.5,
+                )
             ax.plot(
                 x,
                 p50,
@@ -377,9 +404,14 @@ def plot(results: Sequence[RunResult], folder: Path) -> list[Path]:
     axes = fig.subplots(1, 2)
     for mode, loop in series:
         runs = line(mode, loop)
-        x = [r.calls for r in runs]
-        axes[0].plot(x, [r.cpu_ms_per_call_s for r in runs], marker="o", label=f"{MODES[mode]} ({loop})")
-        axes[1].plot(x, [r.cpu_percent for r in runs], marker="o", label=f"{MODES[mode]} ({loop})")
+        values: tuple[Callable[[RunResult], float], ...] = (_cpu_ms, _cpu_percent)
+        for ax, value in zip(axes, values, strict=True):
+            x, y = median_line(runs, value)
+            (drawn,) = ax.plot(x, y, marker="o", label=f"{MODES[mode]} ({loop})")
+            if len(runs) > len(x):
+                ax.scatter(
+                    [r.calls for r in runs], [value(r) for r in runs], s=9, color=drawn.get_color(), alpha=0.5
+                )
     axes[0].set_title("CPU ms per call-second")
     axes[1].set_title("CPU % of one core (process under test)")
     axes[1].axhline(100, color="red", linestyle="--", linewidth=0.8)

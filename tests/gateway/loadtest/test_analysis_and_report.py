@@ -271,9 +271,15 @@ def test_marginal_cpu_is_the_slope_over_unsaturated_steps() -> None:
     assert rows[key] == ("1.50× (3.00 vs 2.00 ms per added call-second)", True)
 
 
-def test_plots_are_written(tmp_path: Path) -> None:
+@pytest.mark.parametrize("repeats", [1, 3])
+def test_plots_are_written(tmp_path: Path, repeats: int) -> None:
     pytest.importorskip("matplotlib")
-    runs = [result(m, n, p99=n / 10) for n in (10, 25) for m in ("transcode", "passthrough", "floor")]
+    runs = [
+        dataclasses.replace(result(m, n, p99=n / 10 + k, cpu=10 + k), repeat=k + 1)
+        for n in (10, 25)
+        for k in range(repeats)
+        for m in ("transcode", "passthrough", "floor")
+    ]
     paths = plot(runs, tmp_path)
     assert [p.name for p in paths] == ["latency.png", "cpu.png"]
     for path in paths:

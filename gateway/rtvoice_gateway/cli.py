@@ -319,8 +319,8 @@ async def _run_serve(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, signalled)
     try:
-        async with running_gateway(settings) as running:
-            freeze_startup_objects()  # (process-wide state: this command owns the process)
+        # The freeze (process-wide state: this command owns the process) comes before the port opens.
+        async with running_gateway(settings, before_listening=freeze_startup_objects) as running:
             print(f"listening on {running.url}", flush=True)
             await stop.wait()
             grace = settings.drain_grace_s if args.drain_grace is None else args.drain_grace

@@ -103,6 +103,7 @@ async def running_gateway(
     user_transcripts: list[str] | None = None,
     clock_speed: float = 1.0,
     announce: bool = True,
+    before_listening: Callable[[], object] | None = None,
 ) -> AsyncIterator[RunningGateway]:
     """Serve a gateway until the block ends.
 
@@ -114,6 +115,8 @@ async def running_gateway(
         user_transcripts: what the embedded simulator hears the caller say, in order.
         clock_speed: how much faster than real time the (simulated) carrier plays.
         announce: log the local-only and simulator warnings (the demo keeps quiet).
+        before_listening: called once everything is built, just before the port opens (``serve`` freezes
+            its start-up objects there, so no request waits for that collection).
 
     Signal handlers are left alone (the ``serve`` command installs its own).
 
@@ -169,6 +172,8 @@ async def running_gateway(
             log_level="warning",
             loop=settings.event_loop,  # the loop itself is made by the host (see event_loop_factory)
         )
+        if before_listening is not None:
+            before_listening()
         await server.start()
         stack.push_async_callback(server.aclose)
         log.info("serving on the %s event loop", type(asyncio.get_running_loop()).__module__.split(".")[0])

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import gc
+import socket
 import subprocess
 import sys
 import weakref
 
 from rtvoice_gateway.heap import collector_paused
+from rtvoice_gateway.loadtest.runner import free_port
+from rtvoice_gateway.serve import running_gateway
+from rtvoice_gateway.settings import Settings
 
 
 def test_freezing_moves_every_start_up_object_out_of_the_collectors_generations() -> None:
@@ -60,3 +64,20 @@ def test_a_collector_that_was_off_stays_off() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+async def test_the_hook_before_listening_runs_before_the_port_opens() -> None:
+    # serve freezes its start-up objects there, so no request waits for that collection.
+    port = free_port()
+    seen: list[str] = []
+
+    def before_listening() -> None:
+        with socket.socket() as probe:
+            seen.append("refused" if probe.connect_ex(("127.0.0.1", port)) else "open")
+
+    settings = Settings.from_env({}, port=port)
+    async with running_gateway(settings, before_listening=before_listening, announce=False) as running:
+        assert running.url.endswith(f":{port}")
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass  # listening now
+    assert seen == ["refused"]

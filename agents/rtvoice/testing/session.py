@@ -25,7 +25,6 @@ Every error is an ``error`` event and the session stays open, as on the real API
 
 from __future__ import annotations
 
-import base64
 import random
 import string
 from collections.abc import Callable, Sequence
@@ -77,7 +76,7 @@ from rtvoice.testing.session_config import (
     normalize_turn_detection,
 )
 from rtvoice.testing.vad import SpeechStarted, SpeechStopped
-from rtvoice.testing.validation import ApiError, ClientEvent, parse_client_event
+from rtvoice.testing.validation import ApiError, ClientEvent, parse_client_event_and_audio
 from rtvoice_codecs import pcm16_to_alaw, pcm16_to_ulaw
 
 T = TypeVar("T")
@@ -211,7 +210,7 @@ class SimulatedSession:
             The server events to send now, in order (an ``error`` event for a refused client event).
         """
         try:
-            event = parse_client_event(text)
+            event, audio = parse_client_event_and_audio(text)
         except ApiError as exc:
             return [self._error(exc)]
         if isinstance(event, InputAudioBufferAppendEvent):
@@ -221,13 +220,13 @@ class SimulatedSession:
         else:
             append_bounded(self.received, event, self.history)
         try:
-            return self._dispatch(event)
+            return self._dispatch(event, audio)
         except ApiError as exc:
             return [self._error(ApiError(exc.code, exc.message, exc.param, exc.type, event.event_id))]
 
-    def _dispatch(self, event: ClientEvent) -> list[dict[str, Any]]:
-        if isinstance(event, InputAudioBufferAppendEvent):
-            return self._append(base64.b64decode(event.audio))
+    def _dispatch(self, event: ClientEvent, audio: bytes | None) -> list[dict[str, Any]]:
+        if audio is not None:  # an append's audio, decoded once by the validation
+            return self._append(audio)
         if isinstance(event, SessionUpdateEvent):
             return self._session_update(event)
         if isinstance(event, ResponseCreateEvent):

@@ -46,6 +46,7 @@ __all__ = [
     "ClientEvent",
     "find_unknown_parameters",
     "parse_client_event",
+    "parse_client_event_and_audio",
 ]
 
 ClientEvent = (
@@ -268,6 +269,17 @@ def parse_client_event(text: str | bytes) -> ClientEvent:
         ApiError: the event is not JSON, has no or an unknown ``type``, does not match the SDK schema,
             carries parameters the schema does not define, or carries audio that is not base64.
     """
+    return parse_client_event_and_audio(text)[0]
+
+
+def parse_client_event_and_audio(text: str | bytes) -> tuple[ClientEvent, bytes | None]:
+    """:func:`parse_client_event`, and the decoded audio of an ``input_audio_buffer.append`` (None for
+    other events): the simulator's session decodes each append once, not once to check it and again to
+    use it.
+
+    Raises:
+        ApiError: as :func:`parse_client_event`.
+    """
     try:
         raw = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -306,7 +318,7 @@ def parse_client_event(text: str | bytes) -> ClientEvent:
         )
     if isinstance(event, InputAudioBufferAppendEvent):
         try:
-            base64.b64decode(event.audio, validate=True)
+            return event, base64.b64decode(event.audio, validate=True)
         except (binascii.Error, ValueError):
             raise ApiError(
                 "invalid_value",
@@ -315,4 +327,4 @@ def parse_client_event(text: str | bytes) -> ClientEvent:
                 "audio",
                 event_id=event_id,
             ) from None
-    return event
+    return event, None

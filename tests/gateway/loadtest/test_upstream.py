@@ -28,6 +28,9 @@ def test_a_single_frame_and_an_untagged_one() -> None:
 def test_a_pcm16_append_counts_its_frames_untagged() -> None:
     assert MeasuringSimulator._tags(append(bytes(960 * 3)), pcmu=False) == [-1, -1, -1]
     assert MeasuringSimulator._tags(append(bytes(960)), pcmu=False) == [-1]
+    # Counted from the base64 text's length, padding included, without decoding it.
+    for size, frames in ((960 * 5 + 1, 5), (960 * 5 + 2, 5), (960 * 5 + 700, 6), (100, 1), (1, 1)):
+        assert MeasuringSimulator._tags(append(bytes(size)), pcmu=False) == [-1] * frames, size
 
 
 def test_a_message_without_audio_counts_as_one_unread_frame() -> None:

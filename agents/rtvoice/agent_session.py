@@ -37,7 +37,6 @@ from openai.types.realtime import RealtimeResponseCreateParams
 from openai.types.websocket_connection_options import WebSocketConnectionOptions
 from websockets.asyncio.connection import Connection as WebSocket
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidHandshake, InvalidStatus
-from websockets.protocol import State
 
 from rtvoice import events as ev
 from rtvoice.agent_events import agent_error, agent_event
@@ -72,6 +71,7 @@ from rtvoice.recording.session_recorder import SessionRecorder
 from rtvoice.tools import ToolContext
 from rtvoice.usage import UsageTracker
 from rtvoice.views import StopReason
+from rtvoice.websocket_send import send_now as _send_now
 
 if TYPE_CHECKING:
     from rtvoice.agent import RealtimeAgent
@@ -803,33 +803,6 @@ def _socket_of(conn: Any) -> WebSocket | None:
     if isinstance(ws, WebSocket) and getattr(conn, "_on_reconnecting", None) is None:
         return ws
     return None
-
-
-def _send_now(ws: WebSocket, text: str) -> bool:
-    """Write one text frame to the socket at once, where websockets' ``send`` would do just that.
-
-    ``Connection.send`` wraps every frame in an async context manager that checks the state before and
-    handles closing, errors and flow control after: about a third of what a send costs, paid on 50
-    appends a second per call. When the connection is open, its transport neither closing nor paused by
-    flow control, and no fragmented message is under way, all that ``send`` does is frame the text and
-    write it, so this does the same directly. Otherwise (or on a websockets without these attributes) it
-    does nothing and returns False, and the caller awaits ``ws.send(text)``, which handles the rest. A
-    write that fails aborts the connection, as ``send`` does; the reader then ends the session.
-    """
-    if (
-        ws.protocol.state is not State.OPEN
-        or getattr(ws, "paused", True)
-        or getattr(ws, "fragmented_send_waiter", True) is not None
-        or ws.transport.is_closing()
-    ):
-        return False
-    ws.protocol.send_text(text.encode())
-    try:
-        ws.send_data()
-    except Exception:
-        log.debug("writing to the Realtime socket failed; aborting it", exc_info=True)
-        ws.transport.abort()
-    return True
 
 
 async def _stop_device(stop: Callable[[], Awaitable[None]], name: str) -> None:

@@ -11,7 +11,6 @@ while the agent reads the tool's answer, a barge-in, then a goodbye; again and a
 from __future__ import annotations
 
 import asyncio
-import base64
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -96,24 +95,20 @@ class TimedCall(SimulatedCall):
         await super().connect(stream_url=stream_url, signature=signature)
         self.connected_at = time.monotonic()
 
-    async def _send(self, message: dict[str, Any]) -> None:
-        if message.get("event") == "media":
-            media = message["media"]
-            frame = base64.b64decode(media["payload"])
-            tagged = tag_frame(frame, len(self.sent_at))
-            media["payload"] = base64.b64encode(tagged).decode()
-            now = time.monotonic()
-            self.sent_at.append(now)
-            self.sound.append(has_sound(tagged, AudioFormat.PCMU_8K))
-            if self._speech_frames:  # this frame came from the outbox: the caller's speech
-                self._speech_frames -= 1
-                if not self._speaking:
-                    self._speaking = True
-                    self.speech_started_at = now
-                if not self._speech_frames:
-                    self._speaking = False
-                    self.speech_stopped_at = now
-        await super()._send(message)
+    def _frame_out(self, frame: bytes) -> bytes:
+        tagged = tag_frame(frame, len(self.sent_at))
+        now = time.monotonic()
+        self.sent_at.append(now)
+        self.sound.append(has_sound(tagged, AudioFormat.PCMU_8K))
+        if self._speech_frames:  # this frame came from the outbox: the caller's speech
+            self._speech_frames -= 1
+            if not self._speaking:
+                self._speaking = True
+                self.speech_started_at = now
+            if not self._speech_frames:
+                self._speaking = False
+                self.speech_stopped_at = now
+        return tagged
 
     def say(self, mulaw: bytes) -> None:
         """Queue a line; its frames are the caller's speech (timed from the first one sent)."""

@@ -1,4 +1,5 @@
-"""AgentSession's direct write of a client event (``_send_now``), on a real websockets connection over loopback:
+"""The direct write of a text frame (``rtvoice.websocket_send.send_now``), on a real websockets connection
+over loopback:
 it writes when websockets' ``send`` would only write, and leaves every other case to ``send``."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
 
-from rtvoice.agent_session import _send_now
+from rtvoice.websocket_send import send_now as _send_now
 
 
 @pytest.fixture

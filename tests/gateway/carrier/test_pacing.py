@@ -262,6 +262,10 @@ def test_audio_that_comes_after_the_carrier_ran_dry_mid_reply_starved_it() -> No
     assert pacer.push(bytes(FRAME)) == 0.0  # without now, nothing is told
     pacer.clear(10.0)
     assert pacer.push(bytes(FRAME), 20.0) == 0.0  # after a clear: a new reply
+    pacer.poll(20.0)
+    pacer.end_of_audio()
+    assert pacer.push(b"", 30.0) == 0.0  # no audio: no reply begins
+    assert pacer.push(bytes(FRAME), 31.0) == 0.0  # so this one starts it, and starved nothing
 
 
 def test_clear_drops_everything_unsent_and_reports_the_position() -> None:

@@ -178,8 +178,8 @@ def test_targets_compare_the_gateway_with_its_floor_on_the_same_loop() -> None:
     assert "2.00×" in worse[5][1] and worse[5][2] is False
 
 
-def repeated(mode: str, repeat: int, **figures: float) -> RunResult:
-    run = result(mode, 100, **figures)
+def repeated(mode: str, repeat: int, *, cpu: float, p99: float = 5.0) -> RunResult:
+    run = result(mode, 100, cpu=cpu, p99=p99)
     run.repeat = repeat
     return run
 

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from rtvoice_gateway.loadtest.runner import free_port
+
 __all__ = ["RedisServer", "redis_server", "require_redis_server"]
 
 _START_TIMEOUT_S = 10.0
@@ -32,13 +34,6 @@ def require_redis_server() -> str:
             pytest.fail(reason)
         pytest.skip(reason)
     return binary
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _answers_ping(port: int) -> bool:
@@ -74,7 +69,7 @@ class RedisServer:
 
 
 def _start(binary: str, directory: Path) -> RedisServer:
-    port = _free_port()
+    port = free_port()
     options = {
         "bind": "127.0.0.1",
         "port": str(port),

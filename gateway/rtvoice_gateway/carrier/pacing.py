@@ -45,13 +45,13 @@ Invariants (tested against a carrier model):
 
 **Underruns, and whose they are.** When the carrier's queue runs dry in the middle of a reply, the caller
 hears a gap. The pacer tells the two causes apart on its clock (the same estimate that paces it, echo
-corrections included): frames that were already waiting when the carrier ran
-dry are released *late*: the shell polled late (a busy event loop, a late timer); :attr:`Release.late_ms`
-is the time from the estimated dry moment to the release. Audio of a reply in progress that is pushed after the carrier
-ran dry *starved* it: the audio itself came late (the agent, the upstream); :meth:`push` returns how long
-the carrier had been dry. A reply's first audio, and audio after :meth:`clear`, is neither. The shell
-needs to pass ``now`` to :meth:`push` for either to be told (without it, waiting audio is taken to have
-come in time).
+corrections included). Frames that were already waiting when the carrier ran dry are released *late*: the
+shell polled late (a busy event loop, a late timer); :attr:`Release.late_ms` is the time from the
+estimated dry moment to the release. Audio of a reply in progress that is pushed after the carrier ran
+dry *starved* it: the audio itself came late (the agent, the upstream); :meth:`push` returns how long the
+carrier had been dry. A reply's first audio, and audio after :meth:`clear`, is neither. The shell needs
+to pass ``now`` to :meth:`push` for either to be told (without it, waiting audio is taken to have come in
+time).
 
 **The barge-in bound.** At any instant the carrier holds at most ``lead_ms`` of agent audio, the frame
 being played included (``lead_ms - frame_ms`` queued behind the frame in progress, at worst). When

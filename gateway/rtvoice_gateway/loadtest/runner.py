@@ -221,10 +221,17 @@ async def _one_call(
 
 async def underruns_over_10ms(url: str) -> dict[str, int]:
     """The gateway's ``rtvoice_outbound_underrun_seconds`` observations over 10 ms so far, by cause (its
-    ``/metrics``; one scrape in the run, outside the measured CPU window's hot path)."""
-    async with httpx2.AsyncClient(timeout=10) as client:
-        response = await client.get(f"{url}/metrics")
-        response.raise_for_status()
+    ``/metrics``; one scrape in the run, outside the measured CPU window's hot path).
+
+    Raises:
+        LoadTestError: the gateway did not answer with its metrics.
+    """
+    try:
+        async with httpx2.AsyncClient(timeout=10) as client:
+            response = await client.get(f"{url}/metrics")
+            response.raise_for_status()
+    except httpx2.HTTPError as exc:
+        raise LoadTestError(f"the gateway's /metrics could not be read: {exc}") from exc
     counts = dict.fromkeys(UNDERRUN_CAUSES, 0.0)
     for family in text_string_to_metric_families(response.text):
         if family.name != "rtvoice_outbound_underrun_seconds":

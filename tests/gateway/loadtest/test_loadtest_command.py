@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from rtvoice_gateway.cli import main
+from rtvoice_gateway.loadtest.runner import LoadTestError, free_port, underruns_over_10ms
 
 
 @pytest.mark.slow
@@ -145,3 +146,10 @@ def test_the_input_batch_reaches_the_gateways_number_config(tmp_path: Path) -> N
         assert config.default is not None
         assert config.default.input_batch_ms == batch
         assert config.default.recording_dir == tmp_path / "recordings"
+
+
+async def test_a_gateway_whose_metrics_cannot_be_read_is_a_load_test_error() -> None:
+    # (the command turns a LoadTestError into one line and exit code 1, never a traceback)
+    port = free_port()  # nothing listens there
+    with pytest.raises(LoadTestError, match="the gateway's /metrics could not be read"):
+        await underruns_over_10ms(f"http://127.0.0.1:{port}")

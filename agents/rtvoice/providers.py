@@ -83,15 +83,25 @@ class RealtimeProvider(ABC):
 
         That is: create the shared SDK client (the certificate store and the HTTP transport's imports,
         about 120 ms), import the SDK's WebSocket connection, and build once the SDK models a session
-        sends (pydantic completes them at first use, about 20 ms). Without it, a server's first call
-        blocks the event loop for some 150 ms, and every call starting beside it waits as long. Call it
+        sends (pydantic completes them at first use, about 20 ms), the SDK's platform headers, and the
+        phone line's resampling filters. Without it, a server's first call blocks the event loop for
+        some 150 ms, and every call starting beside it waits as long. Call it
         at start-up, before taking calls (``rtvoice-gateway serve`` does); later calls cost next to nothing.
         """
-        self.client().realtime  # noqa: B018 (a cached property: the first access imports the realtime client)
+        client = self.client()
+        client.realtime  # noqa: B018 (a cached property: the first access imports the realtime client)
+        # The SDK's platform headers: its first connect computes them (platform.platform() runs `uname -p`
+        # in a subprocess, about 2 ms on the loop) and caches them for the process.
+        getattr(client, "default_headers", None)  # (getattr: an SDK without them has nothing to warm)
         try:
             importlib.import_module("openai.lib._websocket")  # what the SDK imports at its first connect
         except ImportError:  # not this SDK's layout: the first connect imports whatever it needs
             pass
+        # The phone line's resampling filters (designed once per process and rate pair, about 1 ms each).
+        from rtvoice_codecs import fir_design
+
+        fir_design(8000, 24000)
+        fir_design(24000, 8000)
         # Deferred import: the realtime package imports the SDK's models, which this module does not need.
         from rtvoice.audio.format import AudioFormat
         from rtvoice.options import ServerVAD

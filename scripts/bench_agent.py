@@ -356,6 +356,12 @@ class WorkerResult:
     audio_out_s: float  # assistant audio per call: played by the phone line (agent) or received (floor)
     errors: list[str]
     fir_kernel: str = FIR_KERNEL  # what evaluated the worker's resamplers ("c" or "numpy")
+    # The longest one loop callback held the loop while the N calls started, and what it ran (LongestCallback);
+    # the same for the process's first call. -1: not measured (a --baseline checkout from before them).
+    longest_callback_ms: float = -1.0
+    longest_callback: str = ""
+    warmup_callback_ms: float = -1.0
+    warmup_callback: str = ""
 
     @property
     def cpu_ms_per_call_s(self) -> float:
@@ -473,6 +479,62 @@ async def agent_call(
     return (f"{error.type}: {error.message}" if error is not None else None), speaker.frames_played * 0.02
 
 
+class LongestCallback:
+    """The longest any single event-loop callback held the loop while :meth:`watching`.
+
+    The lag probe's overshoot is wall-clock time: on a shared machine it also counts the time the process
+    waited for a CPU, which no code of ours can shorten (the floor shows it too). Here each callback
+    (asyncio's ``Handle._run``: every task step, timer and ``call_soon``) is timed by this thread's CPU
+    time (``time.thread_time()``, system calls included), and by the wall clock when the thread gave up
+    the CPU itself meanwhile (a voluntary context switch, from ``getrusage(RUSAGE_THREAD)``: it waited
+    in a blocking call, a sleep or a slow disk, which held the loop as surely as computing). Being
+    preempted is the one thing not counted. Stock asyncio only (uvloop's handles are C); the clock reads
+    cost a few microseconds per callback, so it watches the call starts, never the CPU window.
+    """
+
+    def __init__(self) -> None:
+        self.held_s = 0.0
+        self.what = ""
+
+    @contextlib.contextmanager
+    def watching(self) -> Iterator[None]:
+        handle_class: Any = asyncio.events.Handle
+        original = handle_class._run
+        switches = _voluntary_switches()
+
+        def timed(handle: asyncio.Handle) -> None:
+            waits, cpu, wall = switches(), time.thread_time(), time.perf_counter()
+            original(handle)
+            held = time.perf_counter() - wall if switches() != waits else time.thread_time() - cpu
+            if held > self.held_s:
+                self.held_s, self.what = held, describe_callback(handle)
+
+        handle_class._run = timed
+        try:
+            yield
+        finally:
+            handle_class._run = original
+
+
+def _voluntary_switches() -> Callable[[], int]:
+    """This thread's count of voluntary context switches (a constant 0 where the OS does not say)."""
+    import resource
+
+    who = getattr(resource, "RUSAGE_THREAD", None)
+    if who is None:
+        return lambda: 0
+    return lambda: resource.getrusage(who).ru_nvcsw
+
+
+def describe_callback(handle: asyncio.Handle) -> str:
+    """What a handle runs: a task's coroutine (its step) or the callback's name."""
+    callback: Any = handle._callback  # type: ignore[attr-defined]
+    owner = getattr(callback, "__self__", None)
+    if isinstance(owner, asyncio.Task):
+        return f"task {owner.get_coro().__qualname__}"  # type: ignore[union-attr]
+    return getattr(callback, "__qualname__", repr(callback))
+
+
 async def worker(args: argparse.Namespace) -> WorkerResult:
     """Run ``args.n`` calls (agent or floor), measure, and return the result."""
     caller = read_bytes(args.caller)
@@ -491,24 +553,26 @@ async def worker(args: argparse.Namespace) -> WorkerResult:
 
     # The process's first call pays for imports and one-time set-up (the SDK's lazy modules, filter
     # designs): run one and hang up before measuring, as a server that has taken calls before would be.
-    warmup, warmup_stop = LagProbe(), asyncio.Event()
+    warmup, warmup_stop, warmup_longest = LagProbe(), asyncio.Event(), LongestCallback()
     async with asyncio.TaskGroup() as tasks:
-        probing = tasks.create_task(warmup.run())
-        tasks.create_task(start_call(args.n, warmup_stop))
-        await asyncio.sleep(WARMUP_S)
-        probing.cancel()
+        with warmup_longest.watching():
+            probing = tasks.create_task(warmup.run())
+            tasks.create_task(start_call(args.n, warmup_stop))
+            await asyncio.sleep(WARMUP_S)
+            probing.cancel()
         warmup_stop.set()
     gc.collect()
     rss_base = rss_bytes()
-    probe = LagProbe()
+    probe, longest = LagProbe(), LongestCallback()
     async with asyncio.TaskGroup() as tasks:
-        probing = tasks.create_task(probe.run())
-        calls: list[asyncio.Task[Any]] = []
-        for index in range(args.n):
-            calls.append(tasks.create_task(start_call(index, stop)))
-            await asyncio.sleep(RAMP_S_PER_CALL)
-        await asyncio.sleep(SETTLE_S / 2)  # the last call's start (connect, session) is still under way
-        probing.cancel()
+        with longest.watching():
+            probing = tasks.create_task(probe.run())
+            calls: list[asyncio.Task[Any]] = []
+            for index in range(args.n):
+                calls.append(tasks.create_task(start_call(index, stop)))
+                await asyncio.sleep(RAMP_S_PER_CALL)
+            await asyncio.sleep(SETTLE_S / 2)  # the last call's start (connect, session) is still under way
+            probing.cancel()
         await asyncio.sleep(SETTLE_S / 2)
         cpu0, wall0 = time.process_time(), time.monotonic()
         await asyncio.sleep(args.seconds)
@@ -534,6 +598,10 @@ async def worker(args: argparse.Namespace) -> WorkerResult:
         warmup_lag_ms=warmup.max_lag_s * 1000,
         max_lag_ms=probe.max_lag_s * 1000,
         lags_over_2ms=probe.over_2ms,
+        longest_callback_ms=longest.held_s * 1000,
+        longest_callback=longest.what,
+        warmup_callback_ms=warmup_longest.held_s * 1000,
+        warmup_callback=warmup_longest.what,
         audio_out_s=audio_out / args.n,
         errors=errors,
     )
@@ -731,8 +799,9 @@ def calls_report(
         "",
         "| configuration | N | CPU ms per call-s: agent | floor | ratio | MiB per call (RSS): agent | floor "
         "| max loop lag while calls start, ms: agent / floor | lags > 2 ms: agent / floor "
-        "| first call's max lag, ms: agent / floor | assistant audio s per call: agent / floor |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| first call's max lag, ms: agent / floor | longest one callback held the loop while calls start, ms: "
+        "agent / floor | the same in the first call, ms: agent / floor | assistant audio s per call: agent / floor |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     errors: list[str] = []
     for config in configs:
@@ -743,6 +812,8 @@ def calls_report(
                 f"| {agent.cpu_ms_per_call_s / floor.cpu_ms_per_call_s:.2f} | {agent.mib_per_call:.2f} "
                 f"| {floor.mib_per_call:.2f} | {agent.max_lag_ms:.1f} / {floor.max_lag_ms:.1f} "
                 f"| {agent.lags_over_2ms} / {floor.lags_over_2ms} | {agent.warmup_lag_ms:.0f} / {floor.warmup_lag_ms:.0f} "
+                f"| {_ms(agent.longest_callback_ms)} / {_ms(floor.longest_callback_ms)} "
+                f"| {_ms(agent.warmup_callback_ms)} / {_ms(floor.warmup_callback_ms)} "
                 f"| {agent.audio_out_s:.1f} / {floor.audio_out_s:.1f} |"
             )
             errors += [f"{config.label}, N={n}: {e}" for e in agent.errors[:3]]
@@ -754,10 +825,10 @@ def calls_report(
         "(CPU ms per wall second, and RSS growth, against N):",
         "",
         "| configuration | marginal CPU ms per call-s | ratio to the floor | fixed CPU ms/s | marginal MiB per call "
-        "| max loop lag during starts, ms |",
-        "|---|---|---|---|---|---|",
+        "| max loop lag during starts, ms | longest one callback held the loop during starts, ms (what ran) |",
+        "|---|---|---|---|---|---|---|",
         f"| floor (websockets + json, μ-law) | {floor_slope:.2f} | 1.00 | {floor_base:.1f} | {floor_mib:.2f} "
-        f"| {max(floors[n].max_lag_ms for n in counts):.1f} |",
+        f"| {max(floors[n].max_lag_ms for n in counts):.1f} | {_longest([floors[n] for n in counts])} |",
     ]
     for config in configs:
         slope, base = fit([(n, agents[(config.label, n)].cpu_ms_per_s) for n in counts])
@@ -768,13 +839,26 @@ def calls_report(
             ]
         )
         lag = max(agents[(config.label, n)].max_lag_ms for n in counts)
+        held = _longest([agents[(config.label, n)] for n in counts])
         lines.append(
             f"| RealtimeAgent, {config.label} | {slope:.2f} | {slope / floor_slope:.2f} | {base:.1f} | {mib:.2f} "
-            f"| {lag:.1f} |"
+            f"| {lag:.1f} | {held} |"
         )
     if errors:
         lines += ["", "Calls that ended with an error:", *[f"- {e}" for e in errors]]
     return "\n".join(lines)
+
+
+def _ms(value: float) -> str:
+    return "–" if value < 0 else f"{value:.1f}"
+
+
+def _longest(runs: list[WorkerResult]) -> str:
+    """The longest callback of any run, first calls included, and what it ran."""
+    held = [(r.longest_callback_ms, r.longest_callback) for r in runs]
+    held += [(r.warmup_callback_ms, f"{r.warmup_callback}, first call") for r in runs]
+    ms, what = max(held)
+    return "–" if ms < 0 else f"{ms:.1f} ({what})"
 
 
 if __name__ == "__main__":

@@ -1,0 +1,67 @@
+"""scripts/bench_agent.py's LongestCallback: how long one event-loop callback held the loop.
+
+It must count a callback's own work and its blocking waits, and not the time the process waited for a CPU,
+so that "no call start blocks the loop for more than 2 ms" can be shown on a shared machine."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def bench_agent() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "bench_agent_under_test", ROOT / "scripts" / "bench_agent.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # (dataclasses look their module up)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[spec.name]
+    return module
+
+
+async def computes_for(seconds: float) -> None:
+    await asyncio.sleep(0)
+    start = time.thread_time()
+    while time.thread_time() - start < seconds:
+        pass
+
+
+async def blocks_for(seconds: float) -> None:
+    await asyncio.sleep(0)
+    time.sleep(seconds)  # noqa: ASYNC251 (a blocking wait holds the loop without using the CPU: the point)
+
+
+async def test_it_names_the_callback_that_computed_longest() -> None:
+    longest = bench_agent().LongestCallback()
+    with longest.watching():
+        await asyncio.gather(computes_for(0.006), computes_for(0.001))
+    assert 0.006 <= longest.held_s < 0.05
+    assert longest.what == "task computes_for"
+
+
+async def test_a_blocking_wait_counts_as_holding_the_loop() -> None:
+    longest = bench_agent().LongestCallback()
+    with longest.watching():
+        await asyncio.gather(blocks_for(0.02), computes_for(0.003))
+    assert 0.02 <= longest.held_s < 0.2
+    assert longest.what == "task blocks_for"
+
+
+async def test_it_leaves_the_loop_as_it_found_it() -> None:
+    run = asyncio.events.Handle._run
+    longest = bench_agent().LongestCallback()
+    with longest.watching():
+        assert asyncio.events.Handle._run is not run
+    assert asyncio.events.Handle._run is run
+    await computes_for(0.002)
+    assert longest.held_s < 0.002  # nothing is timed after the block

@@ -12,6 +12,7 @@ import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rtvoice.realtime.protocol import DEFAULT_INPUT_BATCH_MS
 from rtvoice_codecs import FRAME_MS
@@ -112,26 +113,24 @@ def target_checks(results: Sequence[RunResult], targets: Targets) -> list[tuple[
         lost_in, lost_out = sum(r.inbound_lost for r in step), sum(r.outbound_lost for r in step)
         gaps = sum(r.gaps_over_10ms for r in step)
         longest = max((r.gaps.max for r in step if not math.isnan(r.gaps.max)), default=math.nan)
-        pairs = [(r, _floor_of(results, r)) for r in step]
-        ratios = [r.cpu_ms_per_call_s / f.cpu_ms_per_call_s for r, f in pairs if f is not None]
-        ratio = statistics.median(ratios) if ratios else math.nan
-        if len(ratios) > 1:
+        # (gateway ms, floor ms, ratio) of each run made side by side with a floor run
+        pairs = [
+            (r.cpu_ms_per_call_s, f.cpu_ms_per_call_s, r.cpu_ms_per_call_s / f.cpu_ms_per_call_s)
+            for r in step
+            if (f := _floor_of(results, r)) is not None
+        ]
+        ratio = statistics.median(p[2] for p in pairs) if pairs else math.nan
+        if len(pairs) > 1:
             cpu = (
-                f"{_f(ratio, 2)}× (median of {len(ratios)} pairs run side by side: "
-                + ", ".join(
-                    f"{_f(r.cpu_ms_per_call_s / f.cpu_ms_per_call_s, 2)}× "
-                    f"({_f(r.cpu_ms_per_call_s, 2)} vs {_f(f.cpu_ms_per_call_s, 2)})"
-                    for r, f in pairs
-                    if f is not None
-                )
+                f"{_f(ratio, 2)}× (median of {len(pairs)} pairs run side by side: "
+                + ", ".join(f"{_f(q, 2)}× ({_f(g, 2)} vs {_f(f, 2)})" for g, f, q in pairs)
                 + " ms per call-second)"
             )
         else:
-            floor = pairs[0][1]
-            cpu = (
-                f"{_f(ratio, 2)}× ({_f(step[0].cpu_ms_per_call_s, 2)} vs "
-                f"{_f(floor.cpu_ms_per_call_s, 2) if floor else '–'} ms per call-second)"
+            gateway_ms, floor_ms = (
+                (pairs[0][0], _f(pairs[0][1], 2)) if pairs else (step[0].cpu_ms_per_call_s, "–")
             )
+            cpu = f"{_f(ratio, 2)}× ({_f(gateway_ms, 2)} vs {floor_ms} ms per call-second)"
         rows += [
             (
                 f"inbound added latency p99 ≤ {targets.p99_ms:g} ms ({at})",
@@ -364,31 +363,27 @@ def plot(results: Sequence[RunResult], folder: Path) -> list[Path]:
         steps = sorted({r.calls for r in runs})
         return steps, [statistics.median(value(r) for r in runs if r.calls == n) for n in steps]
 
+    def draw(ax: Any, runs: list[RunResult], value: Callable[[RunResult], float], label: str) -> Any:
+        """The median line of ``value``, and a dot per run where a step ran several times; its colour."""
+        x, y = median_line(runs, value)
+        (drawn,) = ax.plot(x, y, marker="o", label=label)
+        if len(runs) > len(x):
+            ax.scatter(
+                [r.calls for r in runs], [value(r) for r in runs], s=9, color=drawn.get_color(), alpha=0.5
+            )
+        return drawn.get_color()
+
     paths = []
     fig = Figure(figsize=(12, 6.5), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)
     for ax, direction in zip(axes, ("inbound", "outbound"), strict=True):
         for mode, loop in series:
             runs = line(mode, loop)
-            x, p99 = median_line(runs, functools.partial(_quantile, direction, "p99"))
-            _, p50 = median_line(runs, functools.partial(_quantile, direction, "p50"))
-            (drawn,) = ax.plot(x, p99, marker="o", label=f"{MODES[mode]} ({loop}) p99")
-            if len(runs) > len(x):  # several runs of a step: each one a dot around the median
-                ax.scatter(
-                    [r.calls for r in runs],
-                    [getattr(r, direction).p99 for r in runs],
-                    s=9,
-                    color=drawn.get_color(),
-                    alpha=0.5,
-                )
-            ax.plot(
-                x,
-                p50,
-                marker=".",
-                linestyle=":",
-                color=drawn.get_color(),
-                label=f"{MODES[mode]} ({loop}) p50",
+            color = draw(
+                ax, runs, functools.partial(_quantile, direction, "p99"), f"{MODES[mode]} ({loop}) p99"
             )
+            x, p50 = median_line(runs, functools.partial(_quantile, direction, "p50"))
+            ax.plot(x, p50, marker=".", linestyle=":", color=color, label=f"{MODES[mode]} ({loop}) p50")
         ax.axhline(10, color="grey", linestyle="--", linewidth=0.8)
         ax.axhline(20, color="red", linestyle="--", linewidth=0.8)
         ax.set_yscale("log")
@@ -406,12 +401,7 @@ def plot(results: Sequence[RunResult], folder: Path) -> list[Path]:
         runs = line(mode, loop)
         values: tuple[Callable[[RunResult], float], ...] = (_cpu_ms, _cpu_percent)
         for ax, value in zip(axes, values, strict=True):
-            x, y = median_line(runs, value)
-            (drawn,) = ax.plot(x, y, marker="o", label=f"{MODES[mode]} ({loop})")
-            if len(runs) > len(x):
-                ax.scatter(
-                    [r.calls for r in runs], [value(r) for r in runs], s=9, color=drawn.get_color(), alpha=0.5
-                )
+            draw(ax, runs, value, f"{MODES[mode]} ({loop})")
     axes[0].set_title("CPU ms per call-second")
     axes[1].set_title("CPU % of one core (process under test)")
     axes[1].axhline(100, color="red", linestyle="--", linewidth=0.8)

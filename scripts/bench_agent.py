@@ -702,7 +702,10 @@ def fit(points: list[tuple[int, float]]) -> tuple[float, float]:
 
 
 async def calls_bench(args: argparse.Namespace) -> None:
-    counts = sorted({int(n) for n in args.calls.split(",")})
+    try:
+        counts = sorted({int(n) for n in args.calls.split(",")})
+    except ValueError:
+        counts = []
     if not counts or counts[0] < 1:
         raise SystemExit("--calls takes positive call counts, e.g. --calls 1,10,25,50")
     if not 1 <= args.repeat <= 20:

@@ -67,6 +67,7 @@ from rtvoice.realtime import DEFAULT_INPUT_BATCH_MS
 from rtvoice.testing import speech
 from rtvoice.testing.phone_line import PhoneLineMicrophone, PhoneLineMode, PhoneLineSpeaker, ulaw_from_wav
 from rtvoice_codecs import FIR_KERNEL
+from rtvoice_gateway.heap import prepare_collector_for_serving
 
 LINES = [
     "Hi, I would like to book a table for two tonight.",
@@ -243,6 +244,13 @@ async def main() -> None:
         "(a temporary worktree), measured in the same run",
     )
     parser.add_argument(
+        "--collector",
+        choices=["serving", "default"],
+        default="serving",
+        help="with --calls: the workers' garbage collector: as `rtvoice-gateway serve` sets it up (start-up "
+        "heap frozen, short generation-1 collections; the default) or CPython's default thresholds",
+    )
+    parser.add_argument(
         "--repeat",
         type=int,
         default=1,
@@ -330,7 +338,13 @@ class CallsConfig:
     input_batch_ms: float | None = None  # None: the agent's default
     fir_kernel: str | None = None  # RTVOICE_FIR_KERNEL for the worker; None: the default (C where built)
     tree: Path | None = None  # run the worker from this checkout's code (--baseline); None: this one
+    takes_collector: bool = True  # its worker has --collector (a baseline from before it does not)
 
+
+COLLECTORS = {
+    "serving": "garbage collector set up as serve does: start-up heap frozen, short generation-1 collections",
+    "default": "garbage collector: CPython's default thresholds",
+}
 
 STANDARD_CONFIGS = (
     CallsConfig("transcoding", "transcode", False),
@@ -561,7 +575,10 @@ async def worker(args: argparse.Namespace) -> WorkerResult:
             await asyncio.sleep(WARMUP_S)
             probing.cancel()
         warmup_stop.set()
-    gc.collect()
+    if args.collector == "serving":
+        prepare_collector_for_serving()  # as serve does before its port opens (collects first)
+    else:
+        gc.collect()
     rss_base = rss_bytes()
     probe, longest = LagProbe(), LongestCallback()
     async with asyncio.TaskGroup() as tasks:
@@ -647,7 +664,14 @@ def baseline_checkout(rev: str) -> Iterator[tuple[Path, str]]:
 
 
 async def run_worker(
-    kind: str, n: int, url: str, caller: Path, work: Path, seconds: float, config: CallsConfig | None
+    kind: str,
+    n: int,
+    url: str,
+    caller: Path,
+    work: Path,
+    seconds: float,
+    config: CallsConfig | None,
+    collector: str,
 ) -> WorkerResult:
     tree = config.tree if config is not None else None
     command = [
@@ -666,6 +690,8 @@ async def run_worker(
         "--seconds",
         str(seconds),
     ]
+    if config is None or config.takes_collector:
+        command += ["--collector", collector]
     if config is not None:
         command += ["--mode", config.mode] + (["--recording"] if config.recording else [])
         if config.input_batch_ms is not None:
@@ -722,9 +748,11 @@ async def calls_bench(args: argparse.Namespace) -> None:
     with contextlib.ExitStack() as stack:
         if args.baseline is not None:
             tree, rev = stack.enter_context(baseline_checkout(args.baseline))
-            configs += (
-                CallsConfig(f"transcoding + recording, baseline {rev}", "transcode", True, tree=tree),
-            )
+            takes = "--collector" in (tree / "scripts" / "bench_agent.py").read_text(encoding="utf-8")
+            label = f"transcoding + recording, baseline {rev}"
+            if not takes and args.collector != "default":
+                label += " (CPython's collector: its bench has no --collector)"
+            configs += (CallsConfig(label, "transcode", True, tree=tree, takes_collector=takes),)
         await run_calls(args, counts, configs)
 
 
@@ -742,10 +770,12 @@ async def run_calls(args: argparse.Namespace, counts: list[int], configs: tuple[
     try:
         for _ in range(args.repeat):
             for n in counts:  # interleaved, so a slow spell of the machine hits every configuration
-                floor_runs[n].append(await run_worker("floor", n, url, caller, work, args.seconds, None))
+                floor_runs[n].append(
+                    await run_worker("floor", n, url, caller, work, args.seconds, None, args.collector)
+                )
                 for config in configs:
                     agent_runs[(config.label, n)].append(
-                        await run_worker("agent", n, url, caller, work, args.seconds, config)
+                        await run_worker("agent", n, url, caller, work, args.seconds, config, args.collector)
                     )
     finally:
         proc.terminate()
@@ -769,21 +799,32 @@ def spread_report(
     floor_runs: dict[int, list[WorkerResult]],
     agent_runs: dict[tuple[str, int], list[WorkerResult]],
 ) -> str:
-    """Every run's CPU ms per call-second, to show how far the machine moved them."""
-    lines = [
-        "",
-        "Every run (CPU ms per call-s, in the order measured; the tables above use each row's median):",
-        "",
+    """Every run's CPU ms per call-second, to show how far the machine moved them, and every run's longest
+    callback while its calls started (the tables above show the median-CPU run's only)."""
+    lines: list[str] = []
+    figures: list[tuple[str, Callable[[WorkerResult], str]]] = [
+        ("CPU ms per call-s", lambda r: f"{r.cpu_ms_per_call_s:.2f}"),
+        (
+            "longest one callback held the loop while the calls started, ms",
+            lambda r: _ms(r.longest_callback_ms),
+        ),
     ]
-    lines += ["| row | " + " | ".join(f"N = {n}" for n in counts) + " |", "|---|" + "---|" * len(counts)]
+    for title, figure in figures:
+        lines += [
+            "",
+            f"Every run ({title}, in the order measured; the tables above use each row's median):",
+            "",
+            "| row | " + " | ".join(f"N = {n}" for n in counts) + " |",
+            "|---|" + "---|" * len(counts),
+        ]
 
-    def cells(runs: dict[int, list[WorkerResult]]) -> str:
-        return " | ".join(", ".join(f"{r.cpu_ms_per_call_s:.2f}" for r in runs[n]) for n in counts)
+        def cells(runs: dict[int, list[WorkerResult]], figure: Callable[[WorkerResult], str] = figure) -> str:
+            return " | ".join(", ".join(figure(r) for r in runs[n]) for n in counts)
 
-    lines.append(f"| floor | {cells(floor_runs)} |")
-    for config in configs:
-        by_n = {n: agent_runs[(config.label, n)] for n in counts}
-        lines.append(f"| {config.label} | {cells(by_n)} |")
+        lines.append(f"| floor | {cells(floor_runs)} |")
+        for config in configs:
+            by_n = {n: agent_runs[(config.label, n)] for n in counts}
+            lines.append(f"| {config.label} | {cells(by_n)} |")
     return "\n".join(lines)
 
 
@@ -798,7 +839,9 @@ def calls_report(
         f"many-calls bench: N calls in one process on phone-line devices (20 ms μ-law frames at real time), "
         f"simulator in another process; steady window {args.seconds:.0f} s; one worker process per row "
         + (f"run {args.repeat} times (each row: the median run by CPU) " if args.repeat > 1 else "")
-        + f"(Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, resampler kernel: {FIR_KERNEL})",
+        + f"(Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, resampler kernel: {FIR_KERNEL}, "
+        + COLLECTORS[args.collector]
+        + ")",
         "",
         "| configuration | N | CPU ms per call-s: agent | floor | ratio | MiB per call (RSS): agent | floor "
         "| max loop lag while calls start, ms: agent / floor | lags > 2 ms: agent / floor "

@@ -294,7 +294,7 @@ def _serve_on_its_loop(args: argparse.Namespace) -> int:
 
 
 async def _run_serve(args: argparse.Namespace) -> int:
-    from rtvoice_gateway.heap import freeze_startup_objects
+    from rtvoice_gateway.heap import prepare_collector_for_serving
     from rtvoice_gateway.numbers import ConfigError
     from rtvoice_gateway.serve import drain_or_abort, running_gateway
     from rtvoice_gateway.settings import Settings, SettingsError
@@ -319,8 +319,8 @@ async def _run_serve(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, signalled)
     try:
-        # The freeze (process-wide state: this command owns the process) comes before the port opens.
-        async with running_gateway(settings, before_listening=freeze_startup_objects) as running:
+        # The collector set-up (process-wide state: this command owns the process) comes before the port opens.
+        async with running_gateway(settings, before_listening=prepare_collector_for_serving) as running:
             print(f"listening on {running.url}", flush=True)
             await stop.wait()
             grace = settings.drain_grace_s if args.drain_grace is None else args.drain_grace

@@ -33,6 +33,61 @@ def test_freezing_moves_every_start_up_object_out_of_the_collectors_generations(
     assert int(done.stdout) > 10_000  # the gateway's modules, the SDK's models
 
 
+def _run(script: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_short_young_collections_keep_full_ones_as_rare_as_the_thresholds_they_replace() -> None:
+    script = (
+        "import gc\n"
+        "from rtvoice_gateway.heap import shorten_young_collections\n"
+        "for before in [(700, 10, 10), (2000, 10, 10)]:\n"
+        "    gc.set_threshold(*before)\n"
+        "    assert shorten_young_collections() == before\n"
+        "    print(gc.get_threshold())\n"
+        "    assert shorten_young_collections() == gc.get_threshold()  # again: no change\n"
+        "    print(gc.get_threshold())\n"
+    )
+    # 700 x 10 x 10 = 700 x 4 x 25; 2000 x 10 x 10 / (700 x 4) = 71.4
+    assert _run(script).split("\n")[:4] == ["(700, 4, 25)", "(700, 4, 25)", "(700, 4, 71)", "(700, 4, 71)"]
+
+
+def test_a_generation_1_collection_then_walks_at_most_about_4200_young_objects() -> None:
+    # What bounds its pause, counted in the objects it walks, not on a clock: the young generation's 700 and
+    # the survivors of the 5 young collections since the last one. With CPython's default thresholds the
+    # same allocations give generation-1 collections of about 8,400 objects (3.11) or 24,000 (3.13).
+    script = (
+        "import gc, sys\n"
+        "from rtvoice_gateway.heap import prepare_collector_for_serving\n"
+        "if sys.argv[1] == 'serving':\n"
+        "    prepare_collector_for_serving()\n"
+        "walked = []\n"
+        "def seen(phase, info):\n"
+        "    if phase == 'start' and info['generation'] == 1:\n"
+        "        walked.append(len(gc.get_objects(0)) + len(gc.get_objects(1)))\n"
+        "gc.callbacks.append(seen)\n"
+        "kept = [[i] for i in range(100_000)]  # survivors, as a call's objects are\n"
+        "gc.callbacks.remove(seen)\n"
+        "print(len(walked), max(walked))\n"
+    )
+    most = 6 * 701 + 10
+    for collector in ["serving", "default"]:
+        done = subprocess.run(
+            [sys.executable, "-c", script, collector], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        count, largest = map(int, done.stdout.split())
+        assert count >= 10, done.stdout
+        if collector == "serving":
+            assert largest <= most, done.stdout
+        else:
+            assert largest > most, done.stdout  # the check above can fail
+
+
 class Node:
     def __init__(self) -> None:
         self.other: Node | None = None

@@ -50,6 +50,7 @@ async def test_serve_answers_a_call_on_the_loop_it_was_given(
     assert f"serving on the {module} event loop" in stderr, stderr
     assert "warmed up for calls in" in stderr, stderr  # before the first call, not during it
     assert "start-up objects kept out of the garbage collector's way" in stderr, stderr
+    assert "collector thresholds 700/4/" in stderr, stderr  # short generation-1 collections (heap.py)
 
 
 async def test_serve_declines_websocket_compression() -> None:

@@ -65,3 +65,23 @@ async def test_it_leaves_the_loop_as_it_found_it() -> None:
     assert asyncio.events.Handle._run is run
     await computes_for(0.002)
     assert longest.held_s < 0.002  # nothing is timed after the block
+
+
+def test_the_spread_report_lists_every_runs_longest_callback() -> None:
+    # The main tables show the median-CPU run's figures only; a start that held the loop long in another
+    # run must still be seen.
+    bench = bench_agent()
+
+    def result(n: int, cpu_s: float, held_ms: float) -> object:
+        return bench.WorkerResult(
+            n=n, cpu_s=cpu_s, wall_s=1.0, rss_base=0, rss_steady=0, warmup_lag_ms=0.0, max_lag_ms=0.0,
+            lags_over_2ms=0, longest_callback_ms=held_ms, audio_out_s=0.0, errors=[],
+        )  # fmt: skip
+
+    config = bench.CallsConfig("transcoding", "transcode", False)
+    floors = {1: [result(1, 0.01, 0.4), result(1, 0.02, 0.5)]}
+    agents = {("transcoding", 1): [result(1, 0.03, 1.2), result(1, 0.02, 2.6)]}
+    report = bench.spread_report([1], (config,), floors, agents)
+    assert "| transcoding | 30.00, 20.00 |" in report, report
+    assert "| transcoding | 1.2, 2.6 |" in report, report
+    assert "| floor | 0.4, 0.5 |" in report, report

@@ -28,7 +28,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from rtvoice.testing.embedded_server import EmbeddedServer
-from rtvoice_gateway.heap import freeze_startup_objects
+from rtvoice_gateway.heap import prepare_collector_for_serving
 
 __all__ = ["floor_app", "main"]
 
@@ -121,7 +121,7 @@ async def _serve(upstream_url: str) -> int:
         loop.add_signal_handler(sig, stop.set)
     server = EmbeddedServer(floor_app(upstream_url), ws_max_size=64 * 1024, ws_per_message_deflate=False)
     await server.start()
-    freeze_startup_objects()  # as serve does: the floor runs under the same collector
+    prepare_collector_for_serving()  # as serve does: the floor runs under the same collector
     print(f"listening on http://127.0.0.1:{server.port}", flush=True)
     try:
         await stop.wait()

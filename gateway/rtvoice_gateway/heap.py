@@ -60,8 +60,11 @@ def shorten_young_collections() -> tuple[int, int, int]:
     """Set :data:`YOUNG_THRESHOLDS`, and a full-collection threshold that keeps full collections as rare as
     under the thresholds replaced (a full one is considered every ``threshold0 * threshold1 * threshold2``
     net allocations, and runs only when CPython's own rule agrees: a quarter more long-lived objects than
-    after the last one). Returns the thresholds it replaced; calling it again changes nothing."""
+    after the last one). Returns the thresholds it replaced; calling it again changes nothing, and neither
+    does calling it where a first threshold of 0 turned automatic collection off."""
     before = gc.get_threshold()
+    if before[0] == 0:
+        return before
     young, middle = YOUNG_THRESHOLDS
     full = max(1, round(before[0] * before[1] * before[2] / (young * middle)))
     gc.set_threshold(young, middle, full)

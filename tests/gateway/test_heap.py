@@ -45,6 +45,8 @@ def test_short_young_collections_keep_full_ones_as_rare_as_the_thresholds_they_r
     script = (
         "import gc\n"
         "from rtvoice_gateway.heap import shorten_young_collections\n"
+        "gc.set_threshold(0, 10, 10)\n"
+        "assert shorten_young_collections() == (0, 10, 10) == gc.get_threshold()  # left off\n"
         "for before in [(700, 10, 10), (2000, 10, 10)]:\n"
         "    gc.set_threshold(*before)\n"
         "    assert shorten_young_collections() == before\n"

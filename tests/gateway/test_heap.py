@@ -83,11 +83,10 @@ def test_a_generation_1_collection_then_walks_at_most_about_4200_young_objects()
         )
         assert done.returncode == 0, done.stderr
         count, largest = map(int, done.stdout.split())
-        assert count >= 10, done.stdout
         if collector == "serving":
-            assert largest <= most, done.stdout
-        else:
-            assert largest > most, done.stdout  # the check above can fail
+            assert count >= 20 and largest <= most, done.stdout
+        else:  # the check above can fail: 12 of 8,400 (3.11), 4 of 24,000 (3.13)
+            assert count >= 2 and largest > most, done.stdout
 
 
 class Node:

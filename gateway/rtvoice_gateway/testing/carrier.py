@@ -307,6 +307,11 @@ class SimulatedCall:
             receiver = tasks.create_task(self._receive(ws))
             await self._tick(ws, receiver)
             receiver.cancel()
+        # The tick can see the gateway's close first (a send refused once the close frame is parsed) and
+        # cancel the receiver before it records the code: the protocol has it either way.
+        rcvd = ws.protocol.close_rcvd
+        if self.close_code is None and rcvd is not None:
+            self.close_code = rcvd.code
         with contextlib.suppress(Exception):
             await ws.close()
         self.ended.set()

@@ -5,7 +5,7 @@ A provider builds the SDK client and says how to open the Realtime WebSocket; it
 ``OPENAI_BASE_URL=http://127.0.0.1:PORT/v1`` points any agent at the simulator.
 
 ``AzureOpenAIProvider`` uses Azure's GA endpoint, ``wss://<resource>.openai.azure.com/openai/v1/realtime
-?model=<deployment>``, the way the SDK's own Azure example does: a plain ``AsyncOpenAI`` with that base URL,
+?model=<deployment>``, the way the SDK's own Azure example does: an ``AsyncOpenAI`` on that base URL (no Azure client),
 and either an ``api-key`` header (with the Bearer header dropped) or an Entra token as Bearer. It accepts
 both the README's argument names (``azure_endpoint``, ``azure_deployment``) and rtvoice 0.7.0's real ones
 (``resource``, ``deployment``).
@@ -13,24 +13,46 @@ both the README's argument names (``azure_endpoint``, ``azure_deployment``) and 
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from openai import AsyncOpenAI, omit
 
 from rtvoice.exceptions import ConfigurationError
 
+if TYPE_CHECKING:
+    from openai._models import FinalRequestOptions
+
 __all__ = [
     "AzureOpenAIProvider",
     "ConnectOptions",
     "OpenAIProvider",
     "RealtimeProvider",
+    "SteppedAsyncOpenAI",
     "resolve_openai_settings",
 ]
+
+
+class SteppedAsyncOpenAI(AsyncOpenAI):
+    """``AsyncOpenAI`` that lets the event loop run once while it prepares a request or a connection.
+
+    Opening a Realtime connection does about 1–1.5 ms of work before its first wait: the SDK builds the
+    URL and the headers, then websockets looks for a proxy and makes the socket. In a server every call
+    starting holds the loop that long in one piece, and a garbage collection that lands in it adds its own
+    pause. The SDK calls its ``_prepare_options`` hook (the one its Azure client overrides) half-way
+    through; waiting one loop turn there splits that work into two steps of at most about 0.7 ms
+    (``scripts/bench agent --calls``, docs/benchmarks.md). Every other request pays the same one turn.
+    The providers' :meth:`~RealtimeProvider.create_client` build this class.
+    """
+
+    async def _prepare_options(self, options: FinalRequestOptions) -> FinalRequestOptions:
+        await asyncio.sleep(0)
+        return await super()._prepare_options(options)
 
 
 def resolve_openai_settings(
@@ -169,8 +191,8 @@ class OpenAIProvider(RealtimeProvider):
         self.project = project
 
     def create_client(self) -> AsyncOpenAI:
-        """A new SDK client."""
-        return AsyncOpenAI(
+        """A new SDK client (:class:`SteppedAsyncOpenAI`)."""
+        return SteppedAsyncOpenAI(
             api_key=self.api_key,
             base_url=self.base_url,
             websocket_base_url=self.websocket_base_url,
@@ -249,7 +271,7 @@ class AzureOpenAIProvider(RealtimeProvider):
         """A plain SDK client on the Azure GA base URL."""
         token = self.azure_ad_token or self.api_key
         assert token is not None
-        return AsyncOpenAI(api_key=token, websocket_base_url=self.websocket_base_url)
+        return SteppedAsyncOpenAI(api_key=token, websocket_base_url=self.websocket_base_url)
 
     def connect_options(self, model: str) -> ConnectOptions:
         """The deployment is the model; a key goes in ``api-key`` and the Bearer header is dropped."""

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
 from typing import Any
 
 import pytest
+from openai._models import FinalRequestOptions
 
 from rtvoice.exceptions import ConfigurationError
-from rtvoice.providers import AzureOpenAIProvider, OpenAIProvider
+from rtvoice.providers import AzureOpenAIProvider, OpenAIProvider, SteppedAsyncOpenAI
 from rtvoice.testing import RealtimeSimulator
 
 
@@ -162,3 +164,39 @@ async def test_warm_up_creates_the_shared_client_once() -> None:
         provider.warm_up()
         assert provider.client() is client
         await provider.aclose()
+
+
+@pytest.mark.parametrize("kind", ["openai", "azure"])
+async def test_a_connect_lets_the_loop_run_half_way_through_its_preparation(kind: str) -> None:
+    """The SDK's connect does about 1–1.5 ms of work before its first wait; the providers' clients let the
+    loop run once in the middle of it (SteppedAsyncOpenAI), so other calls' callbacks are not held for
+    all of it. Checked on a real connect: the SDK still calls the hook, and a callback scheduled before
+    the connect runs inside it."""
+    async with RealtimeSimulator(api_key="sk-test") as sim:
+        provider: OpenAIProvider | AzureOpenAIProvider
+        if kind == "openai":
+            provider = OpenAIProvider(api_key="sk-test", websocket_base_url=sim.url)
+        else:
+            endpoint = f"http://127.0.0.1:{sim.bound_port}"
+            provider = AzureOpenAIProvider(azure_endpoint=endpoint, azure_deployment="d", api_key="sk-test")
+        client = provider.create_client()
+        assert isinstance(client, SteppedAsyncOpenAI)
+        seen: list[str] = []
+        hook = client._prepare_options
+
+        async def watched(options: FinalRequestOptions) -> FinalRequestOptions:
+            asyncio.get_running_loop().call_soon(seen.append, "another call's callback")
+            prepared = await hook(options)
+            seen.append("the connect goes on")
+            return prepared
+
+        client._prepare_options = watched  # type: ignore[method-assign]
+        options = provider.connect_options("gpt-realtime-mini")
+        try:
+            async with client.realtime.connect(
+                model=options.model, extra_headers=options.extra_headers, extra_query=options.extra_query
+            ) as conn:
+                assert json.loads(await conn.recv_bytes())["type"] == "session.created"
+        finally:
+            await client.close()
+    assert seen == ["another call's callback", "the connect goes on"]

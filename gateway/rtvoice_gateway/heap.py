@@ -12,7 +12,7 @@ generation and what the young collections since the last one left: up to ``thres
 objects, 8,400 with 3.11's default thresholds (700, 10) and 24,000 with 3.13's (2000, 10). While 50 calls
 started (``scripts/bench agent --calls``, timed with ``gc.callbacks``) one took 0.8–2.2 ms on 3.11 and
 3.4 ms on 3.13, inside whichever callback was allocating, often a call's start. With (700, 4), 4,200
-objects at most, it took at most 0.8 ms on both. Each surviving object is still walked by one
+objects at most, it took 0.7–1.0 ms of CPU on both. Each surviving object is still walked by one
 generation-1 collection before it is promoted, so the collector's CPU stays about the same; the
 full-collection threshold is scaled so that full collections stay as rare as under the thresholds
 replaced (25 for 3.11's defaults, 71 for 3.13's).

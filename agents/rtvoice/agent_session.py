@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import traceback
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, cast
@@ -307,8 +308,11 @@ class AgentSession:
                     tasks.create_task(self._serve(tasks, speaker), name="rtvoice-session")
                     await self._stop_event.wait()
                     raise _Stop
-            except* _Stop:
-                pass
+            except* _Stop as stopped:
+                # asyncio's TaskGroup keeps the group it raised in a local of its finished __aexit__
+                # frame, which the group's traceback holds: a cycle that would keep this session's whole
+                # object graph alive until a garbage collection. Clearing the finished frames breaks it.
+                traceback.clear_frames(stopped.__traceback__)
             except* Exception as group:
                 # A bug of ours (every I/O site handles its own failures): log it, end with it.
                 failure = group.exceptions[0]

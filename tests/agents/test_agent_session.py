@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import json
 import logging
 import signal
@@ -565,3 +566,29 @@ async def test_tools_receive_the_agent_injectables(tmp_path: Path) -> None:
         agent.injectables[PhoneCall] = PhoneCall("CA42")
         result = await converse(agent)
     assert result.error is None and seen == ["CA42"]
+
+
+async def test_an_ended_session_leaves_no_exception_cycle_behind(tmp_path: Path) -> None:
+    """A session ends its task group by raising inside it; asyncio's TaskGroup keeps the exception group in
+    its finished frame, which the group's traceback holds. Left so, that cycle kept the whole session
+    (agent, devices, recorder) alive until a garbage collection; the session clears those frames."""
+    gc.collect()
+    gc.disable()
+    try:
+        async with RealtimeSimulator(generation_speed=16) as sim:
+            agent = RealtimeAgent(provider=provider(sim), turn_detection=ServerVAD())
+            agent.audio_input, agent.audio_output = devices(tmp_path, ["Hello?"], lead_ms=300)
+            result = await talk_until(agent, answers=1)
+        assert result.stop_reason == "stopped"
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        groups = [
+            o
+            for o in gc.garbage
+            if isinstance(o, BaseExceptionGroup) and any(type(e).__name__ == "_Stop" for e in o.exceptions)
+        ]
+        assert groups == []
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()

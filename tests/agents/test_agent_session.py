@@ -570,8 +570,10 @@ async def test_tools_receive_the_agent_injectables(tmp_path: Path) -> None:
 
 async def test_an_ended_session_leaves_no_exception_cycle_behind(tmp_path: Path) -> None:
     """A session ends its task group by raising inside it; asyncio's TaskGroup keeps the exception group in
-    its finished frame, which the group's traceback holds. Left so, that cycle kept the whole session
-    (agent, devices, recorder) alive until a garbage collection; the session clears those frames."""
+    its finished frame, which the group's traceback holds. Left so, that cycle was one of those that keep
+    an ended session's objects (agent, devices, recorder) for the collector; the session clears those
+    frames. (Others remain: the agent and its session refer to each other, and websockets' keepalive
+    task to its connection.)"""
     gc.collect()
     gc.disable()
     try:

@@ -307,11 +307,11 @@ class SimulatedCall:
             receiver = tasks.create_task(self._receive(ws))
             await self._tick(ws, receiver)
             receiver.cancel()
-        # The tick can see the gateway's close first (a send refused once the close frame is parsed) and
-        # cancel the receiver before it records the code: the protocol has it either way.
+        # The close code is read from the protocol, not by the receiver: the tick can see the gateway's
+        # close first (a send refused once the close frame is parsed) and cancel the receiver before it
+        # gets to it. None: no close frame had come (a reset, or the caller ended first).
         rcvd = ws.protocol.close_rcvd
-        if self.close_code is None and rcvd is not None:
-            self.close_code = rcvd.code
+        self.close_code = rcvd.code if rcvd is not None else None
         with contextlib.suppress(Exception):
             await ws.close()
         self.ended.set()
@@ -437,11 +437,8 @@ class SimulatedCall:
                     self.violations["binary frame"] += 1  # Twilio: warning 31950
                     continue
                 await self._handle(message)
-        except ConnectionClosed as exc:
-            self.close_code = exc.rcvd.code if exc.rcvd is not None else None
-        else:  # a normal close (1000, 1001) ends the iteration without an exception
-            rcvd = ws.protocol.close_rcvd
-            self.close_code = rcvd.code if rcvd is not None else None
+        except ConnectionClosed:  # (a normal close, 1000 or 1001, ends the iteration without one)
+            pass
         if self.closed_by is None and not self._stop_sent:
             self.closed_by = "gateway"
 

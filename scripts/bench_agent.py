@@ -809,6 +809,8 @@ def spread_report(
             lambda r: _ms(r.longest_callback_ms),
         ),
     ]
+    rows = [("floor", floor_runs)]
+    rows += [(c.label, {n: agent_runs[(c.label, n)] for n in counts}) for c in configs]
     for title, figure in figures:
         lines += [
             "",
@@ -817,14 +819,9 @@ def spread_report(
             "| row | " + " | ".join(f"N = {n}" for n in counts) + " |",
             "|---|" + "---|" * len(counts),
         ]
-
-        def cells(runs: dict[int, list[WorkerResult]], figure: Callable[[WorkerResult], str] = figure) -> str:
-            return " | ".join(", ".join(figure(r) for r in runs[n]) for n in counts)
-
-        lines.append(f"| floor | {cells(floor_runs)} |")
-        for config in configs:
-            by_n = {n: agent_runs[(config.label, n)] for n in counts}
-            lines.append(f"| {config.label} | {cells(by_n)} |")
+        for label, runs in rows:
+            cells = " | ".join(", ".join(figure(r) for r in runs[n]) for n in counts)
+            lines.append(f"| {label} | {cells} |")
     return "\n".join(lines)
 
 

@@ -75,11 +75,16 @@ def prepare_collector_for_serving() -> int:
     """:func:`freeze_startup_objects`, then :func:`shorten_young_collections`; returns how many are frozen."""
     frozen = freeze_startup_objects()
     before = shorten_young_collections()
-    log.info(
-        "collector thresholds %s (they were %s): short generation-1 collections",
-        "/".join(map(str, gc.get_threshold())),
-        "/".join(map(str, before)),
-    )
+    if before[0] == 0:
+        log.info(
+            "automatic collection is off (first threshold 0): the collector's thresholds left as they are"
+        )
+    else:
+        log.info(
+            "collector thresholds %s (they were %s): short generation-1 collections",
+            "/".join(map(str, gc.get_threshold())),
+            "/".join(map(str, before)),
+        )
     return frozen
 
 

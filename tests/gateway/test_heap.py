@@ -14,6 +14,15 @@ from rtvoice_gateway.serve import running_gateway
 from rtvoice_gateway.settings import Settings
 
 
+def _run(script: str, *args: str) -> str:
+    """Run ``script`` in a Python process of its own (the collector is process-wide state); its stdout."""
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def test_freezing_moves_every_start_up_object_out_of_the_collectors_generations() -> None:
     # Process-wide state: in a process of its own.
     script = (
@@ -26,19 +35,7 @@ def test_freezing_moves_every_start_up_object_out_of_the_collectors_generations(
         "assert len(gc.get_objects()) < tracked // 10, len(gc.get_objects())\n"
         "print(frozen)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    assert int(done.stdout) > 10_000  # the gateway's modules, the SDK's models
-
-
-def _run(script: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    assert int(_run(script)) > 10_000  # the gateway's modules, the SDK's models
 
 
 def test_short_young_collections_keep_full_ones_as_rare_as_the_thresholds_they_replace() -> None:
@@ -56,6 +53,19 @@ def test_short_young_collections_keep_full_ones_as_rare_as_the_thresholds_they_r
     )
     # 700 x 10 x 10 = 700 x 4 x 25; 2000 x 10 x 10 / (700 x 4) = 71.4
     assert _run(script).split("\n")[:4] == ["(700, 4, 25)", "(700, 4, 25)", "(700, 4, 71)", "(700, 4, 71)"]
+
+
+def test_the_log_says_what_the_set_up_did() -> None:
+    script = (
+        "import gc, logging, sys\n"
+        "from rtvoice_gateway.heap import prepare_collector_for_serving\n"
+        "logging.basicConfig(stream=sys.stdout, level=logging.INFO, format='%(message)s')\n"
+        "gc.set_threshold(*map(int, sys.argv[1].split(',')))\n"
+        "prepare_collector_for_serving()\n"
+    )
+    assert "collector thresholds 700/4/25 (they were 700/10/10)" in _run(script, "700,10,10")
+    off = _run(script, "0,10,10")  # automatic collection switched off: left so, and said so
+    assert "automatic collection is off" in off and "collector thresholds" not in off, off
 
 
 def test_a_generation_1_collection_then_walks_at_most_about_4200_young_objects() -> None:
@@ -78,15 +88,12 @@ def test_a_generation_1_collection_then_walks_at_most_about_4200_young_objects()
     )
     most = 6 * 701 + 10
     for collector in ["serving", "default"]:
-        done = subprocess.run(
-            [sys.executable, "-c", script, collector], capture_output=True, text=True, timeout=60, check=False
-        )
-        assert done.returncode == 0, done.stderr
-        count, largest = map(int, done.stdout.split())
+        out = _run(script, collector)
+        count, largest = map(int, out.split())
         if collector == "serving":
-            assert count >= 20 and largest <= most, done.stdout
+            assert count >= 20 and largest <= most, out
         else:  # the check above can fail: 12 of 8,400 (3.11), 4 of 24,000 (3.13)
-            assert count >= 2 and largest > most, done.stdout
+            assert count >= 2 and largest > most, out
 
 
 class Node:
